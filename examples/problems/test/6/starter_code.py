@@ -1,0 +1,2 @@
+def rotate_left(text, k):
+    

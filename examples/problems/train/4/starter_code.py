@@ -1,0 +1,3 @@
+class Solution:
+    def longestRun(self, nums: List[int]) -> int:
+        
