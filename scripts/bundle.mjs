@@ -9,7 +9,8 @@ await build({
   target: "node20",
   format: "cjs",
   outfile: "dist/extension.js",
-  external: ["vscode", "cpu-features", "ssh2"],
+  // Native modules (and the optional tfjs-node builds) load from node_modules at run time.
+  external: ["vscode", "cpu-features", "ssh2", "tokenizers", "onnxruntime-node", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"],
   sourcemap: true,
   logLevel: "warning",
 });

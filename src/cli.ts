@@ -9,6 +9,7 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { runJudgeCommand } from "./cli/judgeCommand";
+import { registerSampleCommands } from "./cli/sampleCommands";
 import { checkEnvironment, formatEnvironment } from "./sandbox/environment";
 import { connectDocker } from "./sandbox/docker";
 import { ensureImage, imageStatus } from "./sandbox/image";
@@ -98,6 +99,8 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       out(`${status.tag} ${status.present ? "present" : "missing"}\n`);
       setExitCode(status.present ? 0 : 1);
     });
+
+  registerSampleCommands(program, { out, err, setExitCode });
 
   return program;
 }

@@ -189,7 +189,32 @@ async function buildImage(docker: Docker, root: string, tag: string, options: En
       .catch(() => undefined);
   }
   log(`built ${tag} in ${Math.round((Date.now() - started) / 1000)} s`);
+  await pruneStaleImages(docker, tag, log);
   return tag;
+}
+
+/**
+ * Remove the images of earlier harness versions (restem-sandbox:<other hash>): the
+ * offline path makes each a full-size layer, and a stale tag is never used again.
+ * One still in use by a container is left alone (docker refuses to remove it).
+ */
+async function pruneStaleImages(docker: Docker, keep: string, log: (line: string) => void): Promise<void> {
+  try {
+    const images = await docker.listImages({ filters: { reference: [IMAGE_REPOSITORY] } });
+    for (const image of images) {
+      for (const repoTag of image.RepoTags ?? []) {
+        if (repoTag === keep || !repoTag.startsWith(`${IMAGE_REPOSITORY}:`)) continue;
+        try {
+          await docker.getImage(repoTag).remove();
+          log(`removed the stale image ${repoTag}`);
+        } catch {
+          // in use, or already gone
+        }
+      }
+    }
+  } catch {
+    // pruning is a courtesy; the build itself succeeded
+  }
 }
 
 /** Whether the Dockerfile's FROM image is here, or can be pulled now. */

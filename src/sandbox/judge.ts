@@ -7,6 +7,7 @@
 // failed verdict with the reason, so one broken sample never sinks a run.
 
 import type Docker from "dockerode";
+import { availableParallelism } from "node:os";
 import type { Problem } from "../problems";
 import { JudgeContainer, type ContainerOptions, type SandboxSlot } from "./container";
 import { connectDocker } from "./docker";
@@ -101,7 +102,7 @@ export class Judge {
       tmpfsBytes: 16 << 20,
       startTimeoutMs: 30_000,
     };
-    const size = options.concurrency ?? defaultConcurrency((await import("node:os")).availableParallelism());
+    const size = options.concurrency ?? defaultConcurrency(availableParallelism());
     const judge = Judge.withFactory(() => JudgeContainer.start(docker, containerOptions), size, limits, options.strict ?? false);
     await judge.pool.warm();
     return judge;

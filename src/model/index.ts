@@ -1,0 +1,44 @@
+// The public API of src/model: Hugging Face model directories for Llama- and Qwen2-family
+// decoders (config.json, safetensors weights, tokenizer.json), for the sampler, the trainer
+// and the CLI. Import from "src/model" rather than from the individual files.
+
+export type { Architecture, ModelConfig, RopeScaling, StorageDType, WeightMap, WeightTensor } from "./types";
+export { loadModelConfig, parseModelConfig, parseRopeScaling, SUPPORTED_ARCHITECTURES } from "./config";
+export {
+  elementCount,
+  expectedWeightShapes,
+  gaussianSampler,
+  isNormWeight,
+  mulberry32,
+  randomWeights,
+  validateWeights,
+  weightProblems,
+} from "./weights";
+export type { RandomWeightOptions } from "./weights";
+export {
+  bfloat16ToNumber,
+  DTYPE_BYTES,
+  float16ToNumber,
+  numberToBFloat16,
+  numberToFloat16,
+} from "./dtype";
+export {
+  parseSafetensorsHeader,
+  readSafetensors,
+  readSafetensorsHeader,
+  writeFileAtomic,
+  writeSafetensors,
+} from "./safetensors";
+export type { SafetensorsContents, SafetensorsEntry, SafetensorsHeader } from "./safetensors";
+export {
+  loadModelWeights,
+  saveModelDirectory,
+  saveModelWeights,
+  shardFileName,
+  SINGLE_WEIGHTS_FILE,
+  TOKENIZER_FILES,
+  WEIGHTS_INDEX_FILE,
+} from "./checkpoint";
+export type { SaveModelDirectoryOptions, SaveWeightsOptions, ShardIndex } from "./checkpoint";
+export { loadTokenizer } from "./tokenizer";
+export type { DecodeOptions, EncodeOptions, ModelTokenizer } from "./tokenizer";
