@@ -10,6 +10,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runJudgeCommand } from "./cli/judgeCommand";
 import { registerSampleCommands } from "./cli/sampleCommands";
+import { registerTrainCommand } from "./cli/trainCommand";
 import { checkEnvironment, formatEnvironment } from "./sandbox/environment";
 import { connectDocker } from "./sandbox/docker";
 import { ensureImage, imageStatus } from "./sandbox/image";
@@ -101,6 +102,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     });
 
   registerSampleCommands(program, { out, err, setExitCode });
+  registerTrainCommand(program, { out, err, setExitCode });
 
   return program;
 }
