@@ -126,6 +126,7 @@ export class Judge {
       strict: this.strict,
     };
     let lastError = "unknown";
+    const firstStarted = performance.now();
     for (let attempt = 0; attempt < 2; attempt++) {
       const started = performance.now();
       try {
@@ -136,7 +137,7 @@ export class Judge {
         if (/pool is closed/.test(lastError)) break;
       }
     }
-    return sandboxFailureVerdict(problem, lastError, 0);
+    return sandboxFailureVerdict(problem, lastError, performance.now() - firstStarted);
   }
 
   /**
