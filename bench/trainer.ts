@@ -1,12 +1,14 @@
 // Training throughput of the TensorFlow.js trainer (src/trainer) in tokens per second.
 //
-//   node out/bench/trainer.js [--steps N] [--cpu-steps M] [--lora R]
+//   node out/bench/trainer.js [--steps N] [--workers W] [--baseline-steps B] [--cpu-steps M] [--lora R]
 //
 // Model: a ~3M-parameter Llama (hidden 256, 4 layers, 8 heads, 4 KV heads, FFN 704, vocab 512),
 // sequences of 256 tokens, batch 8 (2048 tokens per step), full fine-tuning with AdamW,
 // gradient clipping and the cosine schedule: the real train() loop on random token data.
-// The best available backend runs first; then, as an in-process baseline, the same steps on
-// tfjs's plain JavaScript "cpu" backend (fewer of them: it is slow) and the speed ratio.
+// First the configuration train() uses by default (best backend, data-parallel replicas =
+// min(2, cores) on wasm; --workers W forces W), then, in the same process, the single-thread
+// in-process baseline (workers 1, B steps, default N; 0 skips it) and the speed ratio, and
+// optionally (--cpu-steps M > 0) tfjs's plain JavaScript "cpu" backend.
 // For scale: PyTorch 1.13 on the 2-core development machine runs this config at ~800 tok/s.
 
 import * as os from "node:os";
@@ -15,6 +17,7 @@ import { randomWeights } from "../src/model";
 import type { ModelConfig } from "../src/model/types";
 import { describeBackend, initBackend, type TrainerBackendName } from "../src/trainer/backend";
 import type { TrainExample } from "../src/trainer/loss";
+import { defaultReplicaCount } from "../src/trainer/parallel";
 import { train, type StepInfo } from "../src/trainer/train";
 
 const SEQ = 256;
@@ -61,25 +64,28 @@ function syntheticExamples(count: number): TrainExample[] {
 
 interface RunResult {
   backend: string;
+  /** Data-parallel replicas used (1 = this thread only). */
+  replicas: number;
   steps: StepInfo[];
   /** Tokens per second over the timed steps (the first, warm-up step excluded when possible). */
   tokensPerSecond: number;
   msPerStep: number;
 }
 
-async function run(backend: TrainerBackendName | undefined, steps: number, loraRank: number | null): Promise<RunResult> {
+async function run(backend: TrainerBackendName | undefined, steps: number, loraRank: number | null, workers: number | null): Promise<RunResult> {
   const report = await initBackend(backend);
   const examples = syntheticExamples(BATCH);
   const history: StepInfo[] = [];
   const weights = randomWeights(CONFIG, 1, 0.02);
   // One optimizer step per epoch (BATCH examples = one batch); warm-up step + `steps` timed.
-  await train(CONFIG, weights, examples, { epochs: steps + 1, batchSize: BATCH, maxSeqLen: SEQ, lr: 3e-4, warmupSteps: 0, loraRank }, {
+  await train(CONFIG, weights, examples, { epochs: steps + 1, batchSize: BATCH, maxSeqLen: SEQ, lr: 3e-4, warmupSteps: 0, loraRank, workers }, {
     onStep: (info) => history.push(info),
   });
   const timed = history.length > 1 ? history.slice(1) : history;
   const seconds = timed.reduce((s, info) => s + (SEQ * BATCH) / info.tokensPerSecond, 0);
   return {
     backend: describeBackend(report),
+    replicas: workers ?? (report.name === "wasm" ? defaultReplicaCount() : 1),
     steps: history,
     tokensPerSecond: (timed.length * SEQ * BATCH) / seconds,
     msPerStep: (1000 * seconds) / timed.length,
@@ -94,9 +100,18 @@ function argument(name: string, fallback: number): number {
   return value;
 }
 
+function report(title: string, result: RunResult): void {
+  console.log(`\n[${result.backend}, ${result.replicas} replica(s)] ${title}`);
+  result.steps.forEach((s) => console.log(`  step ${s.step}: loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tok/s, grad-norm ${s.gradNorm.toFixed(3)}`));
+  console.log(`  => ${result.tokensPerSecond.toFixed(0)} tokens/s (${result.msPerStep.toFixed(0)} ms/step, first step excluded)`);
+}
+
 async function main(): Promise<void> {
   const steps = argument("--steps", 5);
-  const cpuSteps = argument("--cpu-steps", 2);
+  const workersArgument = argument("--workers", 0);
+  const workers = workersArgument > 0 ? workersArgument : null;
+  const baselineSteps = argument("--baseline-steps", steps);
+  const cpuSteps = argument("--cpu-steps", 0);
   const lora = argument("--lora", 0);
   const loraRank = lora > 0 ? lora : null;
   const mode = loraRank ? `LoRA rank ${loraRank}` : "full fine-tuning";
@@ -104,17 +119,19 @@ async function main(): Promise<void> {
   console.log(`  ${(parameterCount(CONFIG) / 1e6).toFixed(2)}M parameters, seq ${SEQ}, batch ${BATCH}, ${mode}, AdamW`);
   console.log(`  node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? "unknown cpu"})`);
 
-  const best = await run(undefined, steps, loraRank);
-  console.log(`\n[${best.backend}]`);
-  best.steps.forEach((s) => console.log(`  step ${s.step}: loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tok/s, grad-norm ${s.gradNorm.toFixed(3)}`));
-  console.log(`  => ${best.tokensPerSecond.toFixed(0)} tokens/s (${best.msPerStep.toFixed(0)} ms/step, first step excluded)`);
+  const best = await run(undefined, steps, loraRank, workers);
+  report(workers === null ? "(default configuration)" : `(--workers ${workers})`, best);
+
+  if (baselineSteps > 0) {
+    const single = await run(undefined, baselineSteps, loraRank, 1);
+    report("(single-thread, in-process baseline)", single);
+    console.log(`\nspeed-up over the single-thread in-process run: ${(best.tokensPerSecond / single.tokensPerSecond).toFixed(2)}x`);
+  }
 
   if (cpuSteps > 0 && tf.getBackend() !== "cpu") {
-    const baseline = await run("cpu", cpuSteps - 1, loraRank);
-    console.log(`\n[${baseline.backend}] (baseline)`);
-    baseline.steps.forEach((s) => console.log(`  step ${s.step}: loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tok/s`));
-    console.log(`  => ${baseline.tokensPerSecond.toFixed(0)} tokens/s (${baseline.msPerStep.toFixed(0)} ms/step)`);
-    console.log(`\nspeed-up over the plain cpu backend: ${(best.tokensPerSecond / baseline.tokensPerSecond).toFixed(1)}x`);
+    const baseline = await run("cpu", cpuSteps - 1, loraRank, 1);
+    report("(plain JavaScript backend)", baseline);
+    console.log(`speed-up over the plain cpu backend: ${(best.tokensPerSecond / baseline.tokensPerSecond).toFixed(1)}x`);
   }
   console.log(`reference: PyTorch 1.13 on the 2-core dev machine ~800 tokens/s`);
 }

@@ -10,6 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { ModelConfig } from "../model/types";
+import { batchedMatMul, wasmViewsAvailable } from "./wasmKernels";
 
 type Input = tf.Tensor | tf.GradSaveFunc;
 
@@ -26,11 +27,12 @@ function batchIndex(i: number): tf.Tensor1D {
 
 /**
  * [batch, m, k] x [batch, k, n] as per-matrix untransposed products (XNNPACK path on wasm).
- * Matrices are picked with gather, not unstack/slice: the wasm Slice kernel copies its whole
- * input out of the heap on every call, which made unstack cost more than the products.
+ * The view kernel of wasmKernels.ts runs them on the inputs' heap memory in one call; where its
+ * backend internals are missing, the matrices are picked with gather and the products concatenated.
  */
 function batchedProduct(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (a.shape[0] === 1) return tf.matMul(a, b);
+  if (wasmViewsAvailable()) return batchedMatMul(a, b);
   const products: tf.Tensor3D[] = [];
   for (let i = 0; i < a.shape[0]; i++) products.push(tf.matMul(tf.gather(a, batchIndex(i)), tf.gather(b, batchIndex(i))));
   return tf.concat(products, 0);
@@ -63,7 +65,10 @@ const bmmWithGrad = tf.customGrad((...args: Input[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor3D, tf.Tensor3D];
       const dy3 = dy as tf.Tensor3D;
-      return [batchedProduct(dy3, transpose3d(sb)), batchedProduct(transpose3d(sa), dy3)];
+      // dA = dY B^T; dB = A^T dY, transposing whichever of A or dY is smaller (as in mm).
+      const da = batchedProduct(dy3, transpose3d(sb));
+      const db = sa.shape[2] <= dy3.shape[2] ? batchedProduct(transpose3d(sa), dy3) : transpose3d(batchedProduct(transpose3d(dy3), sa));
+      return [da, db];
     },
   };
 });

@@ -15,8 +15,10 @@ import type { ModelConfig, StorageDType, WeightMap } from "../model/types";
 import { activeBackendName, initBackend } from "./backend";
 import { TfDecoder } from "./decoder";
 import { loraSettings, saveLoraAdapter, type LoraSettings } from "./lora";
-import { batchLoss, bucketBatches, packBatch, validateExample, type TrainExample } from "./loss";
+import { bucketBatches, packBatch, validateExample, type TrainExample } from "./loss";
 import { AdamW, clipByGlobalNorm, learningRateAt } from "./optim";
+import { DataParallel, defaultReplicaCount } from "./parallel";
+import { localGradients } from "./shards";
 
 export interface TrainOptions {
   epochs: number;
@@ -38,6 +40,7 @@ export interface TrainOptions {
   restoreBest: boolean;
   padId: number;
   seed: number;
+  workers: number | null;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
@@ -60,6 +63,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   restoreBest: true, // with a validation hook, return the best-scoring weights
   padId: 0, // id written into padding (masked; any valid id)
   seed: 0, // shuffling and LoRA initialisation
+  workers: null, // data-parallel replicas (this thread + workers - 1 worker_threads); null = min(2, cores) on wasm
 };
 
 export interface StepInfo {
@@ -99,6 +103,9 @@ export function resolveTrainOptions(options: Partial<TrainOptions>): TrainOption
   for (const key of ["epochs", "batchSize", "gradAccumSteps", "maxSeqLen"] as const) {
     if (!Number.isInteger(resolved[key]) || resolved[key] < 1) throw new Error(`${key} must be a positive integer, got ${resolved[key]}`);
   }
+  if (resolved.workers !== null && (!Number.isInteger(resolved.workers) || resolved.workers < 1)) {
+    throw new Error(`workers must be a positive integer, got ${resolved.workers}`);
+  }
   if (resolved.lr !== null && !(resolved.lr > 0)) throw new Error(`lr must be positive, got ${resolved.lr}`);
   return resolved;
 }
@@ -127,6 +134,17 @@ export async function train(
   const decoder = new TfDecoder(config, weights, { lora, loraSeed: o.seed });
   const params = decoder.trainableVariables();
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
+  // Data parallelism: gradient workers with replicas of the decoder (see parallel.ts).
+  const backend = activeBackendName() ?? "wasm";
+  const replicas = o.workers ?? (backend === "wasm" ? defaultReplicaCount() : 1);
+  let parallel: DataParallel | null = null;
+  try {
+    parallel = await DataParallel.start(replicas, { config, weights: [...weights], lora, backend }, params.length);
+  } catch (error) {
+    optimizer.dispose();
+    decoder.dispose();
+    throw error;
+  }
 
   // Schedule over the whole run.
   const batchesPerEpoch = Math.ceil(examples.length / o.batchSize);
@@ -165,17 +183,8 @@ export async function train(
         const tokens = micro.reduce((sum, b) => sum + b.realTokens, 0);
         if (normaliser === 0) continue; // every reward is 0: nothing to learn from
 
-        // 2. Forward/backward per micro-batch, accumulating gradients.
-        let grads: tf.Tensor[] = params.map((p) => tf.zerosLike(p));
-        let loss = 0;
-        for (const batch of micro) {
-          if (batch.completionTokens === 0) continue;
-          const { value, grads: named } = tf.variableGrads(() => batchLoss(decoder, batch, normaliser), params);
-          loss += value.dataSync()[0];
-          const summed = params.map((p, i) => (named[p.name] ? tf.add(grads[i], named[p.name]) : grads[i]));
-          tf.dispose([value, ...grads.filter((g, i) => summed[i] !== g), ...Object.values(named)]);
-          grads = summed;
-        }
+        // 2. Forward/backward per micro-batch, accumulating gradients (rows split over replicas).
+        const { loss, grads } = parallel ? await parallel.gradients(decoder, params, micro, normaliser) : localGradients(decoder, params, micro, normaliser);
 
         // 3. Clip, schedule, update.
         const clipped = clipByGlobalNorm(grads, o.gradClip);
@@ -211,6 +220,7 @@ export async function train(
     if (bestSeen) tf.dispose(bestSeen.values);
     optimizer.dispose();
     decoder.dispose();
+    await parallel?.close();
   }
 }
 
