@@ -9,6 +9,7 @@
 
 import { Command, InvalidArgumentError } from "commander";
 import { runJudgeCommand } from "./cli/judgeCommand";
+import { registerRunCommands } from "./cli/runCommands";
 import { registerSampleCommands } from "./cli/sampleCommands";
 import { registerTrainCommand } from "./cli/trainCommand";
 import { checkEnvironment, formatEnvironment } from "./sandbox/environment";
@@ -103,6 +104,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
   registerSampleCommands(program, { out, err, setExitCode });
   registerTrainCommand(program, { out, err, setExitCode });
+  registerRunCommands(program, { out, err, setExitCode });
 
   return program;
 }

@@ -1,0 +1,316 @@
+// The ReST-EM loop (Algorithm 1 of Singh et al. 2023), read top to bottom:
+//
+//   evaluate the base model                                   (iteration 0)
+//   for i = 1..I:
+//     E-step:  sample N programs per training problem from p_{i-1}; reward each in the sandbox
+//     filter:  keep correct programs, deduplicated, at most 10 per problem
+//     M-step:  fine-tune the BASE model (restart "base") on them with reward-weighted NLL,
+//              keeping the checkpoint with the best greedy reward on D_val
+//     evaluate p_i on the test split (and greedily on train, for the train–test gap)
+//
+// Every piece of work writes its output to the run store and then a phase_done event; a
+// resumed run (the same function) starts at the first piece without one and continues partial
+// sample files instead of redrawing them. The loop never imports vscode: callers watch it
+// through `onEvent` and stop it with an AbortSignal (it stops at the next safe point: between
+// sample batches, training steps or phases) and status.json says "cancelled".
+
+import * as fs from "node:fs/promises";
+import { loadProblems, type Problem } from "../problems";
+import { Judge } from "../sandbox/judge";
+import type { RestemConfig } from "./config";
+import { resolveSplit, runProblemId } from "./dataset";
+import { EventLog, nextWork, workKey, workPlan, type Phase, type RunListener, type WorkItem } from "./events";
+import { runEvaluation } from "./evaluate";
+import { estepMetrics, type EStepMetrics, type IterationMetrics, type MStepMetrics } from "./metrics";
+import { buildExamples, CancelledError, runMStep, saveWeightsDir, startCheckpoint } from "./mstep";
+import { Policy } from "./policy";
+import { doneSummary, loadStoreState, processAlive, readIterationMetrics, readRunConfig, readSplits, readStatus, updateStatus, type StoredEvent } from "./runs";
+import { filterSamples, humanSolutions, type KeptRecord, type SampleRecord } from "./samples";
+import { drawAndJudge, greedyPassRate, type Rewarder } from "./sampling";
+import { JsonlAppender, readJsonl, repairJsonl, runPaths, writeAtomic, writeJsonAtomic, type RunPaths } from "./store";
+
+export interface ExecuteOptions {
+  signal?: AbortSignal;
+  onEvent?: RunListener;
+  /** Opens the reward function (default: the Docker sandbox Judge with the config's settings). */
+  openRewarder?: (config: RestemConfig) => Promise<Rewarder & { close(): Promise<void> }>;
+}
+
+export interface RunOutcome {
+  id: string;
+  status: "completed" | "cancelled" | "failed";
+  metrics: IterationMetrics[];
+}
+
+/** Everything a phase needs. */
+interface Context {
+  config: RestemConfig;
+  paths: RunPaths;
+  events: EventLog;
+  policy: Policy;
+  rewarder: Rewarder;
+  train: Problem[];
+  validation: Problem[];
+  test: Problem[];
+  byId: Map<string, Problem>;
+  stored: StoredEvent[];
+  signal?: AbortSignal;
+}
+
+/** What a phase returns: its summary for phase_done, or null when it was cancelled. */
+type PhaseResult = Record<string, unknown> | null;
+
+/** Runs (or resumes) run `id` in `store` to its end, cancellation or failure. */
+export async function executeRun(store: string, id: string, options: ExecuteOptions = {}): Promise<RunOutcome> {
+  const paths = runPaths(store, id);
+  const config = await readRunConfig(paths);
+  const status = await readStatus(paths);
+  if (status?.status === "running" && processAlive(status.pid)) throw new Error(`run ${id} is being run by process ${status.pid}`);
+  if (status?.status === "completed") return { id, status: "completed", metrics: await readIterationMetrics(paths, config.iterations) };
+
+  // The problems and the frozen splits.
+  const set = await loadProblems(config.problems);
+  const byId = new Map(set.problems.map((p) => [runProblemId(p), p] as const));
+  const splits = await readSplits(paths);
+  const [train, validation, test] = [splits.train, splits.validation, splits.test].map((ids) => resolveSplit(ids, byId).problems);
+
+  // Where to start: the first piece of work without its phase_done event.
+  const plan = workPlan(config.iterations, config.variant);
+  const { state, events: stored } = await loadStoreState(paths, config.iterations);
+  const first = nextWork(plan, state);
+  const events = new EventLog(paths.events, options.onEvent);
+  if (first === null) return finish(id, paths, events, config, "completed");
+  if (stored.length === 0) {
+    await events.emit({ type: "run_started", id, iterations: config.iterations, variant: config.variant, problems: set.problems.length, splits: { train: train.length, validation: validation.length, test: test.length } });
+  } else {
+    await events.emit({ type: "run_resumed", id, iteration: first.iteration, phase: first.phase });
+  }
+  await updateStatus(paths, { status: "running", current: first, message: null });
+
+  const rewarder = options.openRewarder
+    ? await options.openRewarder(config)
+    : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
+  const policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads });
+  const ctx: Context = { config, paths, events, policy, rewarder, train, validation, test, byId, stored, signal: options.signal };
+  let current: WorkItem | null = null;
+  try {
+    for (const item of plan.slice(plan.findIndex((w) => workKey(w) === workKey(first)))) {
+      if (options.signal?.aborted) break;
+      current = item;
+      if (state.done.has(workKey(item))) await clearOutputs(paths, item); // recorded, but upstream work was redone
+      await updateStatus(paths, { current: item });
+      await events.emit({ type: "phase_started", iteration: item.iteration, phase: item.phase, total: phaseTotal(ctx, item.phase) });
+      const summary = await runPhase(ctx, item);
+      if (summary === null) break;
+      await events.emit({ type: "phase_done", iteration: item.iteration, phase: item.phase, summary });
+      stored.push({ time: new Date().toISOString(), type: "phase_done", iteration: item.iteration, phase: item.phase, summary });
+      current = null;
+    }
+  } catch (error) {
+    if (!(error instanceof CancelledError)) {
+      const message = error instanceof Error ? error.message : String(error);
+      await events.emit({ type: "run_failed", message });
+      await updateStatus(paths, { status: "failed", message });
+      await events.flush();
+      throw error;
+    }
+  } finally {
+    await policy.close();
+    await rewarder.close();
+  }
+  if (options.signal?.aborted || current !== null) {
+    await events.emit({ type: "run_cancelled", iteration: current?.iteration ?? 0, phase: current?.phase ?? null });
+    return finish(id, paths, events, config, "cancelled");
+  }
+  await events.emit({ type: "run_completed" });
+  return finish(id, paths, events, config, "completed");
+}
+
+async function finish(id: string, paths: RunPaths, events: EventLog, config: RestemConfig, status: "completed" | "cancelled"): Promise<RunOutcome> {
+  await events.flush();
+  await updateStatus(paths, { status, message: status === "cancelled" ? "cancelled; `restem resume` continues it" : null });
+  return { id, status, metrics: await readIterationMetrics(paths, config.iterations) };
+}
+
+function phaseTotal(ctx: Context, phase: Phase): number {
+  if (phase === "estep") return ctx.train.length * ctx.config.sampling.samplesPerProblem;
+  if (phase === "eval") return ctx.test.length * (1 + ctx.config.evaluation.samples) + (ctx.config.evaluation.trainGreedy ? ctx.train.length : 0);
+  return ctx.train.length;
+}
+
+/** Deletes what a piece of work wrote, before it is done again. */
+async function clearOutputs(paths: RunPaths, item: WorkItem): Promise<void> {
+  const iter = paths.iteration(item.iteration);
+  const files: Record<Phase, string[]> = { estep: [iter.samples], filter: [iter.kept], mstep: [iter.weights], eval: [iter.eval, iter.metrics] };
+  for (const file of files[item.phase]) await fs.rm(file, { recursive: true, force: true });
+}
+
+function runPhase(ctx: Context, item: WorkItem): Promise<PhaseResult> {
+  switch (item.phase) {
+    case "eval":
+      return evaluatePhase(ctx, item.iteration);
+    case "estep":
+      return eStep(ctx, item.iteration);
+    case "filter":
+      return filterPhase(ctx, item.iteration);
+    case "mstep":
+      return mStep(ctx, item.iteration);
+  }
+}
+
+/** The model directory of iteration i: the base model for 0, else iter-i/weights. */
+function modelDir(ctx: Context, iteration: number): string {
+  return iteration === 0 ? ctx.config.model : ctx.paths.iteration(iteration).weights;
+}
+
+/** A sampling phase's record sink: append to disk, then report progress. */
+function recordSink(ctx: Context, file: string, iteration: number, phase: Phase): (record: SampleRecord, done: number, total: number) => Promise<void> {
+  const appender = new JsonlAppender(file);
+  return async (record, done, total) => {
+    await appender.append(record);
+    ctx.events.progress({ type: "sample_judged", iteration, phase, problem_id: record.problem_id, index: record.index, reward: record.reward, done, total });
+  };
+}
+
+const problemErrorSink =
+  (ctx: Context, iteration: number, phase: Phase) =>
+  (problemId: string, message: string): Promise<void> =>
+    ctx.events.emit({ type: "problem_error", iteration, phase, problem_id: problemId, message });
+
+/** E-step: N samples per training problem from the previous iteration's policy, each judged. */
+async function eStep(ctx: Context, i: number): Promise<PhaseResult> {
+  const file = ctx.paths.iteration(i).samples;
+  await repairJsonl(file);
+  const existing = await readJsonl<SampleRecord>(file);
+  await ctx.policy.useModelDir(modelDir(ctx, i - 1));
+  const s = ctx.config.sampling;
+  const { records, cancelled } = await drawAndJudge(ctx.policy, ctx.rewarder, {
+    problems: ctx.train,
+    samplesPerProblem: s.samplesPerProblem,
+    decode: { temperature: s.temperature, topK: s.topK, topP: s.topP, maxNewTokens: s.maxNewTokens, stop: s.stop },
+    batchSize: s.batchSize,
+    runSeed: ctx.config.seed,
+    phase: "estep",
+    iteration: i,
+    fewShot: ctx.config.prompt.fewShot,
+    existing,
+    signal: ctx.signal,
+    onRecord: recordSink(ctx, file, i, "estep"),
+    onProblemError: problemErrorSink(ctx, i, "estep"),
+  });
+  if (cancelled) return null;
+  return { samples: records.length, correct: records.filter((r) => r.reward > 0).length };
+}
+
+/** Filter: the M-step's training set (kept.jsonl) and the E-step's metrics. */
+async function filterPhase(ctx: Context, i: number): Promise<PhaseResult> {
+  const iter = ctx.paths.iteration(i);
+  let kept: KeptRecord[];
+  let metrics: EStepMetrics;
+  if (ctx.config.variant === "sft") {
+    kept = humanSolutions(ctx.train.map((p) => ({ id: runProblemId(p), solutions: p.solutions })), ctx.config.filter);
+    const considered = ctx.train.reduce((sum, p) => sum + p.solutions.length, 0);
+    metrics = { ...estepMetrics([], kept.length), problems: ctx.train.length, samples: considered, correct: considered, kept_fraction: considered > 0 ? kept.length / considered : 0 };
+  } else {
+    const records = await readJsonl<SampleRecord>(iter.samples);
+    kept = filterSamples(records, ctx.config.filter);
+    metrics = estepMetrics(records, kept.length);
+  }
+  await writeAtomic(iter.kept, kept.map((k) => JSON.stringify(k) + "\n").join(""));
+  return { ...metrics };
+}
+
+/** M-step: fine-tune from the start checkpoint on kept.jsonl, validating on D_val. */
+async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
+  const iter = ctx.paths.iteration(i);
+  const started = performance.now();
+  const restart = ctx.config.variant === "sft" ? "base" : ctx.config.mstep.restart;
+  const startDir = startCheckpoint(i, restart, ctx.config.model, (j) => ctx.paths.iteration(j).weights);
+  const kept = await readJsonl<KeptRecord>(iter.kept);
+  const { examples } = await buildExamples(kept, ctx.byId, ctx.config.prompt.fewShot, ctx.policy);
+  const start = startDir === ctx.config.model ? "base" : `iter-${i - 1}`;
+  if (examples.length === 0) {
+    // Nothing to learn from: this iteration's model is its starting point.
+    await copyModelDir(startDir, iter.weights);
+    const metrics: MStepMetrics = { start, examples: 0, steps: 0, best_validation_reward: null, validations: 0, final_loss: null, seconds: 0 };
+    return { ...metrics };
+  }
+  const s = ctx.config.sampling;
+  const decode = { temperature: 0, topK: 0, topP: 1, maxNewTokens: s.maxNewTokens, stop: s.stop };
+  const validate =
+    ctx.validation.length === 0
+      ? null
+      : async (weights: Parameters<Policy["useWeights"]>[0], index: number): Promise<number> => {
+          await ctx.policy.useWeights(weights, `validation:${i}:${index}`);
+          return greedyPassRate(ctx.policy, ctx.rewarder, ctx.validation, { decode, fewShot: ctx.config.prompt.fewShot, runSeed: ctx.config.seed, iteration: i, signal: ctx.signal });
+        };
+  let lastLoss: number | null = null;
+  const { result, stopping } = await runMStep({
+    config: ctx.policy.config,
+    startDir,
+    examples,
+    options: ctx.config.mstep,
+    seed: ctx.config.seed + i,
+    validate,
+    signal: ctx.signal,
+    onStep: (info) => {
+      lastLoss = info.loss;
+      ctx.events.progress({ type: "train_step", iteration: i, step: info.step, epoch: info.epoch, loss: info.loss, lr: info.lr, tokensPerSecond: info.tokensPerSecond });
+    },
+    onValidation: (info) => ctx.events.emit({ type: "validation", iteration: i, step: info.step, score: info.score, best: info.best }),
+  });
+  await saveWeightsDir(iter.weights, ctx.policy.config, result, ctx.config.model);
+  const metrics: MStepMetrics = {
+    start,
+    examples: examples.length,
+    steps: result.steps,
+    best_validation_reward: stopping.best,
+    validations: stopping.count,
+    final_loss: lastLoss,
+    seconds: (performance.now() - started) / 1000,
+  };
+  return { ...metrics };
+}
+
+/** Copies a model directory's files (not its ONNX cache) atomically into `dest`. */
+async function copyModelDir(source: string, dest: string): Promise<void> {
+  const partial = `${dest}.partial`;
+  await fs.rm(partial, { recursive: true, force: true });
+  await fs.mkdir(partial, { recursive: true });
+  for (const entry of await fs.readdir(source, { withFileTypes: true })) {
+    if (entry.isFile()) await fs.copyFile(`${source}/${entry.name}`, `${partial}/${entry.name}`);
+  }
+  await fs.rm(dest, { recursive: true, force: true });
+  await fs.rename(partial, dest);
+}
+
+/** Evaluation of iteration i's model; writes metrics.json with the iteration's E/M-step summaries. */
+async function evaluatePhase(ctx: Context, i: number): Promise<PhaseResult> {
+  const iter = ctx.paths.iteration(i);
+  await repairJsonl(iter.eval);
+  const existing = await readJsonl<SampleRecord>(iter.eval);
+  await ctx.policy.useModelDir(modelDir(ctx, i));
+  const metrics = await runEvaluation(ctx.policy, ctx.rewarder, {
+    test: ctx.test,
+    train: ctx.config.evaluation.trainGreedy ? ctx.train : null,
+    sampling: ctx.config.sampling,
+    evaluation: ctx.config.evaluation,
+    fewShot: ctx.config.prompt.fewShot,
+    runSeed: ctx.config.seed,
+    iteration: i,
+    existing,
+    signal: ctx.signal,
+    onRecord: recordSink(ctx, iter.eval, i, "eval"),
+    onProblemError: problemErrorSink(ctx, i, "eval"),
+  });
+  if (metrics === null) return null;
+  const record: IterationMetrics = {
+    iteration: i,
+    model: i === 0 ? "base" : `iter-${i}/weights`,
+    estep: i === 0 ? null : (doneSummary(ctx.stored, { iteration: i, phase: "filter" }) as EStepMetrics | null),
+    mstep: i === 0 ? null : (doneSummary(ctx.stored, { iteration: i, phase: "mstep" }) as MStepMetrics | null),
+    eval: metrics,
+  };
+  await writeJsonAtomic(iter.metrics, record);
+  return { ...metrics };
+}

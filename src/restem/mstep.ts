@@ -1,0 +1,223 @@
+// The Improve step (M-step) of Algorithm 1: fine-tune on the kept programs with the
+// reward-weighted NLL of the program tokens (src/trainer), "while reward improves on D_val":
+// the trainer's validation hook scores the weights by greedy pass rate on the validation
+// problems after every epoch (and every evalInterval steps), and the best-scoring weights are
+// the ones kept. ReST-EM starts every M-step from the base model (restart "base"); ReST
+// continues from the previous iteration's weights (restart "previous").
+//
+// Early stopping: the trainer has no way to stop early, so after `patience` validations
+// without a new best the hook stops validating (it returns -Infinity at no cost); the best
+// checkpoint seen is still the one returned.
+
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { loadModelWeights, type ModelConfig, type WeightMap } from "../model";
+import type { Problem } from "../problems";
+import type { TfDecoder } from "../trainer/decoder";
+import { loraScaling } from "../trainer/lora";
+import type { TrainExample } from "../trainer/loss";
+import { saveTrainedModel, train, type StepInfo, type TrainResult } from "../trainer/train";
+import type { FewShotExample, MStepConfig, Restart } from "./config";
+import { buildPrompt } from "./dataset";
+import type { KeptRecord } from "./samples";
+
+/**
+ * The model directory the M-step of `iteration` fine-tunes: the base model for ReST-EM (and
+ * for iteration 1 either way), the previous iteration's weights for restart "previous".
+ */
+export function startCheckpoint(iteration: number, restart: Restart, baseDir: string, weightsDirOf: (iteration: number) => string): string {
+  if (iteration < 1) throw new Error(`M-steps start at iteration 1, got ${iteration}`);
+  return restart === "previous" && iteration > 1 ? weightsDirOf(iteration - 1) : baseDir;
+}
+
+/** Tracks validation scores: the best one, its position, and when patience has run out. */
+export class EarlyStopping {
+  private scores: number[] = [];
+  private bestAt = -1;
+
+  constructor(readonly patience: number) {
+    if (!Number.isInteger(patience) || patience < 1) throw new Error(`patience must be a positive integer, got ${patience}`);
+  }
+
+  /** Records a score; true when it is a new best (strictly higher than every earlier one). */
+  observe(score: number): boolean {
+    this.scores.push(score);
+    const improved = this.bestAt < 0 || score > this.scores[this.bestAt];
+    if (improved) this.bestAt = this.scores.length - 1;
+    return improved;
+  }
+
+  /** True once `patience` validations in a row brought no new best. */
+  get stopped(): boolean {
+    return this.bestAt >= 0 && this.scores.length - 1 - this.bestAt >= this.patience;
+  }
+
+  get best(): number | null {
+    return this.bestAt < 0 ? null : this.scores[this.bestAt];
+  }
+
+  /** 0-based index of the best validation, -1 before any. */
+  get bestIndex(): number {
+    return this.bestAt;
+  }
+
+  get count(): number {
+    return this.scores.length;
+  }
+}
+
+/** Encodes prompts and programs; the Policy does it with the model's tokenizer. */
+export interface ExampleEncoder {
+  promptIds(text: string, maxNewTokens: number): Promise<number[]>;
+  completionIds(code: string): Promise<number[]>;
+}
+
+/** The M-step's training examples: (few-shot prompt + question, kept program + EOS, reward). */
+export async function buildExamples(
+  kept: readonly KeptRecord[],
+  problemsById: ReadonlyMap<string, Problem>,
+  fewShot: readonly FewShotExample[],
+  encoder: ExampleEncoder,
+): Promise<{ examples: TrainExample[]; skipped: string[] }> {
+  const examples: TrainExample[] = [];
+  const skipped: string[] = [];
+  for (const record of kept) {
+    const problem = problemsById.get(record.problem_id);
+    const completionIds = problem ? await encoder.completionIds(record.code) : [];
+    if (!problem || completionIds.length === 0) {
+      skipped.push(`${record.problem_id}#${record.index}`);
+      continue;
+    }
+    const promptIds = await encoder.promptIds(buildPrompt(problem, fewShot), 0);
+    examples.push({ promptIds, completionIds, reward: record.reward });
+  }
+  return { examples, skipped };
+}
+
+export interface MStepInput {
+  config: ModelConfig;
+  /** Model directory to fine-tune (startCheckpoint). */
+  startDir: string;
+  examples: readonly TrainExample[];
+  options: MStepConfig;
+  seed: number;
+  /** Greedy pass rate on D_val of in-memory weights; null = no validation problems. */
+  validate: ((weights: WeightMap, index: number) => Promise<number>) | null;
+  signal?: AbortSignal;
+  onStep?: (info: StepInfo) => void;
+  onValidation?: (info: { step: number; score: number; best: boolean }) => void | Promise<void>;
+}
+
+export interface MStepOutput {
+  result: TrainResult;
+  stopping: EarlyStopping;
+}
+
+/** Thrown from the trainer's hooks when the run is cancelled mid-M-step. */
+export class CancelledError extends Error {
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledError";
+  }
+}
+
+/** Fine-tunes startDir on the examples, keeping the weights with the best validation reward. */
+export async function runMStep(input: MStepInput): Promise<MStepOutput> {
+  const weights = await loadModelWeights(input.startDir);
+  const stopping = new EarlyStopping(input.options.patience);
+  const checkCancel = (): void => {
+    if (input.signal?.aborted) throw new CancelledError();
+  };
+  const validate = input.validate;
+  const result = await train(
+    input.config,
+    weights,
+    input.examples,
+    {
+      epochs: input.options.epochs,
+      lr: input.options.lr,
+      batchSize: input.options.batchSize,
+      gradAccumSteps: input.options.gradAccumSteps,
+      maxSeqLen: input.options.maxSeqLen,
+      loraRank: input.options.loraRank,
+      evalInterval: input.options.evalInterval,
+      restoreBest: true,
+      seed: input.seed,
+      padId: input.config.padTokenId ?? input.config.eosTokenIds[0] ?? 0,
+    },
+    {
+      onStep: (info) => {
+        checkCancel();
+        input.onStep?.(info);
+      },
+      validate:
+        validate === null
+          ? undefined
+          : async (decoder) => {
+              checkCancel();
+              if (stopping.stopped) return Number.NEGATIVE_INFINITY;
+              const score = await validate(currentWeights(decoder, weights), stopping.count);
+              stopping.observe(score);
+              return score;
+            },
+      onValidation: (info) => {
+        if (Number.isFinite(info.score)) void input.onValidation?.(info);
+      },
+    },
+  );
+  return { result, stopping };
+}
+
+/** Copies a tensor's values out (transposed from the trainer's [in, out] layout when asked). */
+function readTensor(tensor: tf.Tensor, transpose: boolean): { shape: number[]; data: Float32Array } {
+  const value = transpose ? tf.transpose(tensor) : tf.clone(tensor);
+  const data = Float32Array.from(value.dataSync() as Float32Array);
+  const shape = [...value.shape];
+  value.dispose();
+  return { shape, data };
+}
+
+/**
+ * The decoder's current weights in the HF layout, LoRA merged, read from its trainable
+ * variables without touching them. (TfDecoder.exportWeights() disposes the untransposed
+ * parameters, so it is only usable after training; this is its non-destructive counterpart
+ * for the validation hook.) `base` is the map training started from: with LoRA, the frozen
+ * weights plus scaling * (A^T B^T)^T per adapted module.
+ */
+export function currentWeights(decoder: TfDecoder, base: WeightMap): WeightMap {
+  const variables = new Map(decoder.trainableVariables().map((v) => [v.name.slice(v.name.indexOf("/") + 1), v] as const));
+  const transposed = (name: string): boolean => name.endsWith("_proj.weight") || name === "lm_head.weight";
+  const weights: WeightMap = new Map();
+  for (const [name, tensor] of base) {
+    const variable = variables.get(name);
+    const at = variables.get(name.replace(/\.weight$/, ".lora_A.weight"));
+    const bt = variables.get(name.replace(/\.weight$/, ".lora_B.weight"));
+    if (variable) {
+      weights.set(name, readTensor(variable, transposed(name)));
+    } else if (at && bt && decoder.lora) {
+      const scaling = loraScaling(decoder.lora);
+      const delta = tf.tidy(() => tf.transpose(tf.mul(tf.matMul(at, bt), scaling))); // [out, in]
+      const deltaData = delta.dataSync() as Float32Array;
+      const merged = Float32Array.from(tensor.data, (value, i) => value + deltaData[i]);
+      delta.dispose();
+      weights.set(name, { shape: [...tensor.shape], data: merged });
+    } else {
+      weights.set(name, tensor);
+    }
+  }
+  return weights;
+}
+
+/**
+ * Saves the trained model as `dir` atomically: written into `dir`.partial, then renamed, so a
+ * weights/ directory is always complete. Returns the files written.
+ */
+export async function saveWeightsDir(dir: string, config: ModelConfig, result: TrainResult, tokenizerFrom: string): Promise<string[]> {
+  const partial = `${dir}.partial`;
+  await fs.rm(partial, { recursive: true, force: true });
+  const files = await saveTrainedModel(partial, config, result, { tokenizerFrom, dtype: "F32", baseModel: path.resolve(tokenizerFrom) });
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.rename(partial, dir);
+  return files.map((file) => path.join(dir, path.relative(partial, file)));
+}

@@ -1,0 +1,127 @@
+// The policy p_theta as the loop samples from it: one ONNX export of the model's graph in the
+// run store (<run>/onnx/<config key>/), whose weights file is rewritten in place
+// (updateOnnxWeights) whenever the loop switches models: the base model, iteration i's
+// weights, or the trainer's weights during validation. The graph is exported once per run.
+//
+//   const policy = await Policy.open(baseModelDir, paths.onnx, { threads: null });
+//   await policy.useModelDir(baseModelDir);          // or useWeights(map, stamp)
+//   const ids = await policy.promptIds(text, maxNewTokens);
+//   const out = await policy.sample(ids, { start: 0, count: 8, seed, temperature: 0.7, ... });
+//   await policy.close();
+
+import * as path from "node:path";
+import { loadModelConfig, loadModelWeights, loadTokenizer, type ModelConfig, type ModelTokenizer, type WeightMap } from "../model";
+import { generate } from "../sampler/generation";
+import { checkpointStamp, ensureOnnxModel, isOnnxExportCurrent, onnxCacheDir, onnxWeightsStamp, updateOnnxWeights, writeOnnxModel } from "../sampler/onnxExport";
+import { OnnxDecoderSession } from "../sampler/session";
+import { fitPrompt } from "./dataset";
+
+export interface DecodeOptions {
+  temperature: number;
+  topK: number;
+  topP: number;
+  maxNewTokens: number;
+  stop: string[];
+}
+
+export interface SampleRequest extends DecodeOptions {
+  /** First sample index (its random stream). */
+  start: number;
+  count: number;
+  seed: number;
+}
+
+export interface SampleBatch {
+  texts: string[];
+  tokens: number[][];
+  finishReasons: string[];
+}
+
+export class Policy {
+  private session: OnnxDecoderSession | null = null;
+  private stamp: string | null = null;
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly tokenizer: ModelTokenizer,
+    private readonly onnxRoot: string,
+    private readonly threads: number | null,
+  ) {}
+
+  /** Reads the base model's config and tokenizer; the ONNX export is made on first use. */
+  static async open(baseModelDir: string, onnxRoot: string, options: { threads: number | null }): Promise<Policy> {
+    const config = await loadModelConfig(baseModelDir);
+    const tokenizer = await loadTokenizer(baseModelDir);
+    return new Policy(config, tokenizer, onnxRoot, options.threads);
+  }
+
+  get eosTokenIds(): readonly number[] {
+    return this.tokenizer.eosTokenIds.length > 0 ? this.tokenizer.eosTokenIds : this.config.eosTokenIds;
+  }
+
+  /** The export directory (one per config). */
+  get onnxDir(): string {
+    return onnxCacheDir("", this.config, this.onnxRoot);
+  }
+
+  /** Samples from the model in `dir` from now on (weights rewritten only if they changed). */
+  async useModelDir(dir: string): Promise<void> {
+    const stamp = `${path.resolve(dir)}|${checkpointStamp(dir)}`;
+    if (stamp === this.stamp && this.session) return;
+    await ensureOnnxModel(dir, this.config, () => loadModelWeights(dir), { cacheRoot: this.onnxRoot, weightsStamp: stamp });
+    await this.reopen(stamp);
+  }
+
+  /** Samples from in-memory weights (validation during training); `stamp` names them. */
+  async useWeights(weights: WeightMap, stamp: string): Promise<void> {
+    const dir = this.onnxDir;
+    if (isOnnxExportCurrent(dir, this.config)) updateOnnxWeights(dir, this.config, weights, { weightsStamp: stamp });
+    else writeOnnxModel(dir, this.config, weights, { weightsStamp: stamp });
+    await this.reopen(stamp);
+  }
+
+  private async reopen(stamp: string): Promise<void> {
+    await this.session?.release();
+    this.session = null;
+    if (onnxWeightsStamp(this.onnxDir) !== stamp) throw new Error(`the ONNX weights in ${this.onnxDir} are not the ones asked for`);
+    const modelPath = path.join(this.onnxDir, "model.onnx");
+    this.session = await OnnxDecoderSession.create(modelPath, this.config, this.threads === null ? {} : { threads: this.threads });
+    this.stamp = stamp;
+  }
+
+  /** Token ids of a prompt, cut from the left to leave room for maxNewTokens. */
+  async promptIds(text: string, maxNewTokens: number): Promise<number[]> {
+    const ids = await this.tokenizer.encode(text);
+    return fitPrompt(ids, this.config.maxPositionEmbeddings, maxNewTokens);
+  }
+
+  /** Token ids of a training target: the program without special tokens, then EOS. */
+  async completionIds(code: string): Promise<number[]> {
+    const ids = await this.tokenizer.encode(code, { addSpecialTokens: false });
+    const eos = this.eosTokenIds[0];
+    if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos);
+    return ids;
+  }
+
+  /** Draws samples start .. start+count-1 of a prompt (sample i from random stream i of `seed`). */
+  async sample(promptIds: number[], request: SampleRequest): Promise<SampleBatch> {
+    if (!this.session) throw new Error("no model loaded: call useModelDir() or useWeights() first");
+    const result = await generate(this.session, this.tokenizer, promptIds, {
+      numSamples: request.count,
+      temperature: request.temperature,
+      topK: request.topK,
+      topP: request.topP,
+      maxNewTokens: request.maxNewTokens,
+      stop: request.stop.length > 0 ? request.stop : undefined,
+      eosTokenIds: this.eosTokenIds,
+      seed: request.seed,
+      sampleIndexOffset: request.start,
+    });
+    return { texts: result.texts, tokens: result.tokens, finishReasons: result.finishReasons };
+  }
+
+  async close(): Promise<void> {
+    await this.session?.release();
+    this.session = null;
+  }
+}

@@ -1,0 +1,172 @@
+// Sample records and the ReST-EM filter. A sample record is one line of iter-<i>/samples.jsonl
+// (or eval.jsonl): one program drawn for one problem, with its sandbox verdict. The filter turns
+// an iteration's samples into the M-step's training set: keep correct programs (reward 1),
+// drop duplicates (identical after removing trailing whitespace), and keep at most
+// maxPerProblem per problem (the paper's cut-off of 10), lowest sample index first.
+// Also here: the per-(phase, iteration, problem) seeds that make a resumed run draw the same
+// samples, and which sample indices of a problem are still to be drawn.
+
+import { deriveSeed } from "../sampler/rng";
+import type { TestResult } from "../sandbox/protocol";
+
+/** How an evaluation sample was decoded. */
+export type SamplePhaseKind = "greedy" | "sampled";
+
+/** One line of samples.jsonl / eval.jsonl. */
+export interface SampleRecord {
+  /** Problem id as in splits.json ("split/id" for problems from split folders). */
+  problem_id: string;
+  /** Sample index within the problem, 0-based; sample i draws from random stream i. */
+  index: number;
+  /** The program judged (extracted from the generated text). */
+  code: string;
+  /** 1 when every test passed, else 0. */
+  reward: number;
+  /** APPS per-test results: true, false, -1 (runtime error / timeout), single -2 (compile error). */
+  results: TestResult[];
+  /** The first failure in words, or null. */
+  error: string | null;
+  /** Milliseconds spent judging. */
+  ms: number;
+  /** Generated tokens. */
+  tokens: number;
+  /** Why decoding stopped: "eos", "stop", "length" (or "error"). */
+  finish_reason: string;
+  /** True when generation or the sandbox failed (not the program): recorded so the run goes on. */
+  failed: boolean;
+  /** Eval records only: "greedy" or "sampled". */
+  kind?: SamplePhaseKind;
+  /** Eval records only: "test" or "train". */
+  split?: string;
+}
+
+/** One line of kept.jsonl: a training example of the M-step. */
+export interface KeptRecord {
+  problem_id: string;
+  /** Sample index, or the solutions.json index for SFT. */
+  index: number;
+  code: string;
+  reward: number;
+  /** "sample" (ReST-EM) or "human" (SFT on solutions.json). */
+  source: "sample" | "human";
+}
+
+/** A program in the form duplicates are detected in: trailing whitespace removed per line and at the end. */
+export function normaliseProgram(code: string): string {
+  return code
+    .split("\n")
+    .map((line) => line.replace(/\s+$/, ""))
+    .join("\n")
+    .replace(/\s+$/, "");
+}
+
+export interface FilterOptions {
+  maxPerProblem: number;
+  dedupe: boolean;
+}
+
+/**
+ * The M-step's training set from one iteration's samples: correct ones, deduplicated per
+ * problem, at most maxPerProblem per problem, in (problem first-seen, sample index) order.
+ */
+export function filterSamples(records: readonly SampleRecord[], options: FilterOptions): KeptRecord[] {
+  const byProblem = new Map<string, SampleRecord[]>();
+  for (const record of records) {
+    if (record.reward <= 0 || record.code.trim() === "") continue;
+    const list = byProblem.get(record.problem_id) ?? [];
+    list.push(record);
+    byProblem.set(record.problem_id, list);
+  }
+  const kept: KeptRecord[] = [];
+  for (const [problemId, list] of byProblem) {
+    const seen = new Set<string>();
+    let count = 0;
+    for (const record of [...list].sort((a, b) => a.index - b.index)) {
+      if (count >= options.maxPerProblem) break;
+      const key = normaliseProgram(record.code);
+      if (options.dedupe && seen.has(key)) continue;
+      seen.add(key);
+      kept.push({ problem_id: problemId, index: record.index, code: record.code, reward: record.reward, source: "sample" });
+      count += 1;
+    }
+  }
+  return kept;
+}
+
+/** The SFT baseline's training set: each problem's human solutions, deduplicated and capped alike. */
+export function humanSolutions(problems: readonly { id: string; solutions: string[] }[], options: FilterOptions): KeptRecord[] {
+  const records: SampleRecord[] = problems.flatMap((p) =>
+    p.solutions.map((code, index) => ({ problem_id: p.id, index, code, reward: 1, results: [], error: null, ms: 0, tokens: 0, finish_reason: "human", failed: false })),
+  );
+  return filterSamples(records, options).map((k) => ({ ...k, source: "human" as const }));
+}
+
+/** Phases that draw samples; each has its own random streams. */
+export type SamplingPhase = "estep" | "eval-greedy" | "eval-sampled" | "validation";
+
+const PHASE_CODES: Record<SamplingPhase, number> = { estep: 1, "eval-greedy": 2, "eval-sampled": 3, validation: 4 };
+
+/** FNV-1a hash of a string (a problem id) to 31 bits. */
+export function hashString(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash & 0x7fffffff;
+}
+
+/**
+ * The generation seed of (run seed, phase, iteration, problem). Sample i of the problem then
+ * draws from stream i of it (generate's sampleIndexOffset), so any subset of samples can be
+ * redrawn exactly, in any batch.
+ */
+export function sampleSeed(runSeed: number, phase: SamplingPhase, iteration: number, problemId: string): number {
+  const phaseSeed = deriveSeed(runSeed, PHASE_CODES[phase] * 4096 + iteration);
+  return deriveSeed(phaseSeed, hashString(problemId));
+}
+
+/** Sample indices in [0, total) not in `done`, as contiguous runs [start, count]. */
+export function missingRuns(done: ReadonlySet<number>, total: number): Array<{ start: number; count: number }> {
+  const runs: Array<{ start: number; count: number }> = [];
+  for (let i = 0; i < total; i++) {
+    if (done.has(i)) continue;
+    const last = runs[runs.length - 1];
+    if (last && last.start + last.count === i) last.count += 1;
+    else runs.push({ start: i, count: 1 });
+  }
+  return runs;
+}
+
+/** Splits runs into batches of at most `size` samples (generate calls). */
+export function batchRuns(runs: ReadonlyArray<{ start: number; count: number }>, size: number): Array<{ start: number; count: number }> {
+  const batches: Array<{ start: number; count: number }> = [];
+  for (const run of runs) {
+    for (let offset = 0; offset < run.count; offset += size) {
+      batches.push({ start: run.start + offset, count: Math.min(size, run.count - offset) });
+    }
+  }
+  return batches;
+}
+
+/** Sample indices already recorded per problem (a resumed phase skips them). */
+export function doneIndices(records: readonly { problem_id: string; index: number; kind?: string }[], kind?: string): Map<string, Set<number>> {
+  const done = new Map<string, Set<number>>();
+  for (const record of records) {
+    if (kind !== undefined && record.kind !== kind) continue;
+    const set = done.get(record.problem_id) ?? new Set<number>();
+    set.add(record.index);
+    done.set(record.problem_id, set);
+  }
+  return done;
+}
+
+/**
+ * The program in a generated text: the first fenced code block when the model wrote one
+ * (```python ... ```), else the text itself.
+ */
+export function extractProgram(text: string): string {
+  const fenced = /```[a-zA-Z0-9_+-]*\n([\s\S]*?)(?:```|$)/.exec(text);
+  const program = fenced ? fenced[1] : text;
+  return program.replace(/^\n+/, "");
+}
