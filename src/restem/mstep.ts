@@ -11,11 +11,8 @@
 
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs-core";
 import { loadModelWeights, type ModelConfig, type WeightMap } from "../model";
 import type { Problem } from "../problems";
-import type { TfDecoder } from "../trainer/decoder";
-import { loraScaling } from "../trainer/lora";
 import type { TrainExample } from "../trainer/loss";
 import { saveTrainedModel, train, type StepInfo, type TrainResult } from "../trainer/train";
 import type { FewShotExample, MStepConfig, Restart } from "./config";
@@ -157,7 +154,7 @@ export async function runMStep(input: MStepInput): Promise<MStepOutput> {
           : async (decoder) => {
               checkCancel();
               if (stopping.stopped) return Number.NEGATIVE_INFINITY;
-              const score = await validate(currentWeights(decoder, weights), stopping.count);
+              const score = await validate(decoder.exportWeights(), stopping.count);
               stopping.observe(score);
               return score;
             },
@@ -167,46 +164,6 @@ export async function runMStep(input: MStepInput): Promise<MStepOutput> {
     },
   );
   return { result, stopping };
-}
-
-/** Copies a tensor's values out (transposed from the trainer's [in, out] layout when asked). */
-function readTensor(tensor: tf.Tensor, transpose: boolean): { shape: number[]; data: Float32Array } {
-  const value = transpose ? tf.transpose(tensor) : tf.clone(tensor);
-  const data = Float32Array.from(value.dataSync() as Float32Array);
-  const shape = [...value.shape];
-  value.dispose();
-  return { shape, data };
-}
-
-/**
- * The decoder's current weights in the HF layout, LoRA merged, read from its trainable
- * variables without touching them. (TfDecoder.exportWeights() disposes the untransposed
- * parameters, so it is only usable after training; this is its non-destructive counterpart
- * for the validation hook.) `base` is the map training started from: with LoRA, the frozen
- * weights plus scaling * (A^T B^T)^T per adapted module.
- */
-export function currentWeights(decoder: TfDecoder, base: WeightMap): WeightMap {
-  const variables = new Map(decoder.trainableVariables().map((v) => [v.name.slice(v.name.indexOf("/") + 1), v] as const));
-  const transposed = (name: string): boolean => name.endsWith("_proj.weight") || name === "lm_head.weight";
-  const weights: WeightMap = new Map();
-  for (const [name, tensor] of base) {
-    const variable = variables.get(name);
-    const at = variables.get(name.replace(/\.weight$/, ".lora_A.weight"));
-    const bt = variables.get(name.replace(/\.weight$/, ".lora_B.weight"));
-    if (variable) {
-      weights.set(name, readTensor(variable, transposed(name)));
-    } else if (at && bt && decoder.lora) {
-      const scaling = loraScaling(decoder.lora);
-      const delta = tf.tidy(() => tf.transpose(tf.mul(tf.matMul(at, bt), scaling))); // [out, in]
-      const deltaData = delta.dataSync() as Float32Array;
-      const merged = Float32Array.from(tensor.data, (value, i) => value + deltaData[i]);
-      delta.dispose();
-      weights.set(name, { shape: [...tensor.shape], data: merged });
-    } else {
-      weights.set(name, tensor);
-    }
-  }
-  return weights;
 }
 
 /**

@@ -183,12 +183,14 @@ export class TfDecoder {
     const weights: WeightMap = new Map();
     for (const [name, value] of this.params) {
       const adapter = this.adapters.get(name.replace(/\.weight$/, ""));
+      // A fresh tensor every time (clone when nothing else applies): disposing it below must
+      // never dispose the live parameter, so exporting is safe in the middle of training.
       const data = tf.tidy(() => {
         let internal = value;
         if (adapter && this.lora) internal = tf.add(value, tf.mul(tf.matMul(adapter.at, adapter.bt), loraScaling(this.lora)));
-        return isLinearWeight(name) || name === "lm_head.weight" ? tf.transpose(internal) : internal;
+        return isLinearWeight(name) || name === "lm_head.weight" ? tf.transpose(internal) : tf.clone(internal);
       });
-      weights.set(name, { shape: [...data.shape], data: data.dataSync() as Float32Array });
+      weights.set(name, { shape: [...data.shape], data: Float32Array.from(data.dataSync() as Float32Array) });
       data.dispose();
     }
     return weights;

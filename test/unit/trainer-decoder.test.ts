@@ -114,6 +114,17 @@ describe("trainer decoder (tfjs)", () => {
       assert.equal(maxAbsDiff(exported.get(name)?.data ?? [], tensor.data), 0, name);
     }
   });
+
+  it("leaves the decoder usable after exportWeights (validation exports mid-training)", () => {
+    const config = tinyConfig();
+    const decoder = new TfDecoder(config, tinyWeights(config, 3));
+    const before = decoderLogits(decoder, [1, 2, 3]);
+    decoder.exportWeights();
+    decoder.exportWeights();
+    const after = decoderLogits(decoder, [1, 2, 3]);
+    decoder.dispose();
+    assert.equal(maxAbsDiff(before.flatMap((row) => [...row]), after.flatMap((row) => [...row])), 0);
+  });
 });
 
 describe("trainer LoRA", () => {
