@@ -7,7 +7,7 @@
 // main() returns the exit code; bin/restem.js calls it. Errors reach the user as one
 // line naming what is wrong, never as a stack trace.
 
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import { runJudgeCommand } from "./cli/judgeCommand";
 import { registerRunCommands } from "./cli/runCommands";
 import { registerSampleCommands } from "./cli/sampleCommands";
@@ -15,18 +15,9 @@ import { registerTrainCommand } from "./cli/trainCommand";
 import { checkEnvironment, formatEnvironment } from "./sandbox/environment";
 import { connectDocker } from "./sandbox/docker";
 import { ensureImage, imageStatus } from "./sandbox/image";
+import { positiveInteger, positiveNumber } from "./cli/args";
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError("must be a positive integer");
-  return parsed;
-}
 
-function positiveNumber(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError("must be a positive number");
-  return parsed;
-}
 
 const out = (text: string): void => void process.stdout.write(text);
 const err = (text: string): void => void process.stderr.write(text);

@@ -11,7 +11,7 @@
 // `restem resume <id>` continues); a second Ctrl-C exits at once.
 
 import * as fs from "node:fs";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import {
   createRun,
   DEFAULT_CONFIG,
@@ -28,6 +28,7 @@ import {
   type RunOutcome,
 } from "../restem";
 import { Progress } from "./progress";
+import { integerAtLeast } from "./args";
 
 export interface RunCommandIo {
   out: (text: string) => void;
@@ -38,11 +39,6 @@ export interface RunCommandIo {
 /** Exit code of a cancelled run (as for SIGINT). */
 const EXIT_CANCELLED = 130;
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError("must be a non-negative integer");
-  return parsed;
-}
 
 /** The run's config: restem.json (when given) with the command-line flags over it. */
 export async function configFromOptions(options: { config?: string; problems?: string; model?: string; iterations?: number; variant?: string }): Promise<RestemConfig> {
@@ -143,7 +139,7 @@ export function registerRunCommands(program: Command, io: RunCommandIo): void {
     .option("--problems <path>", "APPS directory tree (train/ and test/ split folders) or JSONL file")
     .option("--model <dir>", "base model directory")
     .option("--config <file>", "restem.json with the run's settings (flags win over it)")
-    .option("--iterations <n>", `ReST-EM iterations (default ${DEFAULT_CONFIG.iterations})`, positiveInteger)
+    .option("--iterations <n>", `ReST-EM iterations (default ${DEFAULT_CONFIG.iterations})`, integerAtLeast(0))
     .addOption(new Option("--variant <variant>", "restem: train on own correct samples; sft: on human solutions").choices(["restem", "sft"]))
     .option("--store <dir>", "run store directory", ".restem")
     .action(async (options: RunOptions) => {

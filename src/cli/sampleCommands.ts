@@ -17,6 +17,7 @@ import { loadModelConfig, loadModelWeights, loadTokenizer, type ModelConfig, typ
 import { generate } from "../sampler/generation";
 import { checkpointStamp, ensureOnnxModel } from "../sampler/onnxExport";
 import { type ExecutionProvider, OnnxDecoderSession } from "../sampler/session";
+import { integerAtLeast, numberIn } from "./args";
 
 export interface SampleCommandIo {
   out: (text: string) => void;
@@ -24,21 +25,7 @@ export interface SampleCommandIo {
   setExitCode: (code: number) => void;
 }
 
-function integerAtLeast(min: number): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
-    return parsed;
-  };
-}
 
-function numberIn(min: number, max: number, label: string): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (value.trim() === "" || !Number.isFinite(parsed) || parsed < min || parsed > max) throw new InvalidArgumentError(`must be ${label}`);
-    return parsed;
-  };
-}
 
 function tokenIds(value: string): number[] {
   const ids = value.split(",").map((part) => part.trim()).filter((part) => part !== "").map(Number);

@@ -11,12 +11,13 @@
 
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { loadModelConfig, loadModelWeights, loadTokenizer } from "../model";
 import type { StorageDType } from "../model/types";
 import { describeBackend, initBackend } from "../trainer/backend";
 import type { TrainExample } from "../trainer/loss";
 import { saveTrainedModel, train, type StepInfo } from "../trainer/train";
+import { integerAtLeast, positiveInteger, positiveNumber } from "./args";
 
 export interface TrainCommandOptions {
   model: string;
@@ -148,17 +149,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Tra
   return 0;
 }
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError("must be a positive integer");
-  return parsed;
-}
 
-function positiveNumber(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError("must be a positive number");
-  return parsed;
-}
 
 /** Adds `restem train` to the program. */
 export function registerTrainCommand(program: Command, io: TrainCommandIo): void {
@@ -177,11 +168,7 @@ export function registerTrainCommand(program: Command, io: TrainCommandIo): void
     .option("--grad-accum <n>", "micro-batches per optimizer step (default 1)", positiveInteger)
     .option("--max-seq-len <n>", "longest training sequence in tokens (default 1024)", positiveInteger)
     .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16", "BF16"]).default("F32"))
-    .option("--seed <n>", "shuffling and LoRA initialisation seed (default 0)", (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a non-negative integer");
-      return n;
-    })
+    .option("--seed <n>", "shuffling and LoRA initialisation seed (default 0)", integerAtLeast(0))
     .option("--quiet", "no progress on stderr")
     .action(async (options: TrainCommandOptions) => {
       io.setExitCode(await runTrainCommand(options, io));
