@@ -4,6 +4,8 @@
 // parseConfig() validates a parsed JSON value field by field and throws one ConfigError that
 // lists every problem as `<file>: <field.path>: <what is wrong>`.
 
+import * as path from "node:path";
+
 export type Variant = "restem" | "sft";
 export type Restart = "base" | "previous";
 
@@ -381,5 +383,15 @@ export async function loadConfigFile(file: string, overrides: Record<string, unk
   } catch (error) {
     throw new ConfigError(file, [`cannot read the config (${(error as Error).message})`]);
   }
-  return parseConfig(isObject(raw) ? { ...raw, ...overrides } : raw, file);
+  return parseConfig(isObject(raw) ? { ...relativeToFile(raw, file), ...overrides } : raw, file);
+}
+
+/** Relative `problems` and `model` paths in a config file are relative to the file's folder. */
+function relativeToFile(raw: Record<string, unknown>, file: string): Record<string, unknown> {
+  const resolved = { ...raw };
+  for (const key of ["problems", "model"] as const) {
+    const value = raw[key];
+    if (typeof value === "string" && value !== "" && !path.isAbsolute(value)) resolved[key] = path.resolve(path.dirname(file), value);
+  }
+  return resolved;
 }

@@ -88,9 +88,10 @@ describe("restem config", () => {
     try {
       const file = path.join(dir, "restem.json");
       await writeFile(file, JSON.stringify({ problems: "a", model: "b", iterations: 5 }));
-      const config = await loadConfigFile(file, { iterations: 1 });
+      const config = await loadConfigFile(file, { iterations: 1, model: "from-cli" });
       assert.equal(config.iterations, 1);
-      assert.equal(config.problems, "a");
+      assert.equal(config.problems, path.join(dir, "a"), "a relative path in the file is relative to the file");
+      assert.equal(config.model, "from-cli", "a command-line path stays as given (relative to the cwd)");
       await writeFile(file, "{ not json");
       await assert.rejects(loadConfigFile(file), (error: Error) => error.message.startsWith(`${file}: cannot read the config`));
     } finally {
