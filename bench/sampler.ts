@@ -10,11 +10,11 @@
 //      the cost of scoring every generated token in parallel, a floor for the sampler.
 // and prints generated tokens/s, the speed-up over the baseline and the ratio to the floor.
 
+import { BENCH_LLAMA } from "./benchModel";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomWeights } from "../src/model";
-import type { ModelConfig } from "../src/model/types";
 import { generate, generateWithoutCache, type TokenizerLike } from "../src/sampler/generation";
 import { onesMask, positionRange } from "../src/sampler/kvCache";
 import { writeOnnxModel } from "../src/sampler/onnxExport";
@@ -46,30 +46,6 @@ function parseArgs(argv: string[]): BenchArgs {
   return args;
 }
 
-function benchConfig(): ModelConfig {
-  return {
-    architecture: "llama",
-    architectureClass: "LlamaForCausalLM",
-    vocabSize: 512,
-    hiddenSize: 256,
-    intermediateSize: 704,
-    numLayers: 4,
-    numHeads: 8,
-    numKvHeads: 4,
-    headDim: 32,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    ropeScaling: null,
-    maxPositionEmbeddings: 2048,
-    tieWordEmbeddings: false,
-    attentionBias: false,
-    mlpBias: false,
-    bosTokenId: null,
-    eosTokenIds: [],
-    padTokenId: null,
-    raw: {},
-  };
-}
 
 /** No EOS, so every sample runs to the full length and both sides generate the same count. */
 const tokenizer: TokenizerLike = { decode: (ids) => ids.join(" "), eosTokenIds: [] };
@@ -82,7 +58,7 @@ async function seconds<T>(body: () => Promise<T>): Promise<[T, number]> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const config = benchConfig();
+  const config = BENCH_LLAMA;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "restem-bench-sampler-"));
   try {
     const files = writeOnnxModel(dir, config, randomWeights(config, 1, 0.05));

@@ -11,6 +11,7 @@
 // optionally (--cpu-steps M > 0) tfjs's plain JavaScript "cpu" backend.
 // For scale: PyTorch 1.13 on the 2-core development machine runs this config at ~800 tok/s.
 
+import { BENCH_LLAMA } from "./benchModel";
 import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import { randomWeights } from "../src/model";
@@ -23,28 +24,7 @@ import { train, type StepInfo } from "../src/trainer/train";
 const SEQ = 256;
 const BATCH = 8;
 
-const CONFIG: ModelConfig = {
-  architecture: "llama",
-  architectureClass: "LlamaForCausalLM",
-  vocabSize: 512,
-  hiddenSize: 256,
-  intermediateSize: 704,
-  numLayers: 4,
-  numHeads: 8,
-  numKvHeads: 4,
-  headDim: 32,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  maxPositionEmbeddings: 2048,
-  tieWordEmbeddings: false,
-  attentionBias: false,
-  mlpBias: false,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-  padTokenId: null,
-  raw: {},
-};
+const CONFIG: ModelConfig = BENCH_LLAMA;
 
 function parameterCount(config: ModelConfig): number {
   let total = 0;
