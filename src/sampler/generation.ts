@@ -12,7 +12,7 @@
 import { type KvCache, onesMask, positionRange, selectKvRows, tileKvCache } from "./kvCache";
 import { buildLogitsProcessors } from "./logitsProcessors";
 import { deriveSeed, GreedySampler, MultinomialSampler, randomSeed, Rng, type TokenSampler } from "./rng";
-import type { DecoderRunner } from "./session";
+import { type DecoderRunner, wholeSequenceInputs } from "./session";
 import { buildStoppingCriteria, EosTokenCriteria, type FinishReason } from "./stopping";
 
 /** The part of a tokenizer generation needs; src/model's tokenizer satisfies it. */
@@ -124,14 +124,7 @@ export async function generate(
 
   // Prefill once, batch 1: logits [1, promptLen, vocab], cache [1, kv, promptLen, d].
   const promptLen = promptIds.length;
-  const prefill = await runner.forward({
-    batch: 1,
-    seq: promptLen,
-    inputIds: BigInt64Array.from(promptIds, (id) => BigInt(id)),
-    attentionMask: onesMask(1, promptLen),
-    positionIds: positionRange(1, 0, promptLen),
-    past: null,
-  });
+  const prefill = await runner.forward(wholeSequenceInputs(promptIds));
   result.forwardRuns++;
   const promptLogits = prefill.logits.subarray((promptLen - 1) * vocabSize, promptLen * vocabSize); // [vocab]
   let cache: KvCache = tileKvCache(prefill.present, runner.dims, numSamples); // [N, kv, promptLen, d]
@@ -217,14 +210,7 @@ export async function generateWithoutCache(
       forward: async (inputs) => {
         if (inputs.past) sequence = sequence.concat(Array.from(inputs.inputIds, (id) => Number(id)));
         const n = sequence.length;
-        const full = await runner.forward({
-          batch: 1,
-          seq: n,
-          inputIds: BigInt64Array.from(sequence, (id) => BigInt(id)),
-          attentionMask: onesMask(1, n),
-          positionIds: positionRange(1, 0, n),
-          past: null,
-        });
+        const full = await runner.forward(wholeSequenceInputs(sequence));
         merged.forwardRuns++;
         // The prefill's caller reads position n-1 of [1, n, vocab]; a step's reads [1, 1, vocab].
         const logits = inputs.past ? full.logits.slice((n - 1) * vocabSize, n * vocabSize) : full.logits;

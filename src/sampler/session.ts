@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { ModelConfig } from "../model/types";
-import { type DecoderDims, emptyKvCache, type KvCache } from "./kvCache";
+import { type DecoderDims, emptyKvCache, type KvCache, onesMask, positionRange } from "./kvCache";
 import { pastKeyName, pastValueName, presentKeyName, presentValueName } from "./onnxGraph";
 
 export type ExecutionProvider = "cpu" | "cuda";
@@ -33,6 +33,18 @@ export interface DecoderInputs {
   positionIds: BigInt64Array;
   /** Cache of `past` positions, or null for none. */
   past: KvCache | null;
+}
+
+/** Inputs that run one unpadded sequence from position 0 with no cache: [1, ids.length]. */
+export function wholeSequenceInputs(ids: readonly number[]): DecoderInputs {
+  return {
+    batch: 1,
+    seq: ids.length,
+    inputIds: BigInt64Array.from(ids, (id) => BigInt(id)),
+    attentionMask: onesMask(1, ids.length),
+    positionIds: positionRange(1, 0, ids.length),
+    past: null,
+  };
 }
 
 export interface DecoderOutputs {

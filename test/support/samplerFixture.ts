@@ -8,9 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { ModelConfig, WeightMap } from "../../src/model/types";
 import type { TokenizerLike } from "../../src/sampler/generation";
-import { onesMask, positionRange } from "../../src/sampler/kvCache";
 import { writeOnnxModel, type OnnxModelFiles } from "../../src/sampler/onnxExport";
-import { type DecoderInputs, type DecoderOutputs, type DecoderRunner, OnnxDecoderSession } from "../../src/sampler/session";
+import { type DecoderInputs, type DecoderOutputs, type DecoderRunner, OnnxDecoderSession, wholeSequenceInputs } from "../../src/sampler/session";
 
 /** A fresh temporary directory removed by the returned cleanup. */
 export function tempDir(prefix = "restem-sampler-"): { dir: string; cleanup: () => void } {
@@ -33,14 +32,7 @@ export async function exportAndOpen(dir: string, config: ModelConfig, weights: W
 
 /** Logits [seq, vocab] of one unpadded sequence, whole sequence at once (no past). */
 export async function fullLogits(runner: DecoderRunner, ids: number[]): Promise<Float32Array> {
-  const out = await runner.forward({
-    batch: 1,
-    seq: ids.length,
-    inputIds: BigInt64Array.from(ids, (id) => BigInt(id)),
-    attentionMask: onesMask(1, ids.length),
-    positionIds: positionRange(1, 0, ids.length),
-    past: null,
-  });
+  const out = await runner.forward(wholeSequenceInputs(ids));
   return out.logits;
 }
 
