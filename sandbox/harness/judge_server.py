@@ -167,6 +167,19 @@ def process_state(pid):
     return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
 
 
+def zygote_intact(pid):
+    """The zygote sleeps in recv with no signal pending; a SIGKILL it has not acted on yet
+    (the program killed it a moment ago) shows as a pending signal, not yet as a dead process."""
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            fields = dict(line.split(":", 1) for line in handle.read().splitlines() if ":" in line)
+    except OSError:
+        return False
+    state = fields.get("State", "").strip()[:1]
+    pending = [int(fields.get(name, "0").strip() or "0", 16) for name in ("SigPnd", "ShdPnd")]
+    return state in ("S", "R") and not any(pending)
+
+
 def live_pids(keep):
     pids = []
     for name in os.listdir("/proc"):
@@ -332,7 +345,7 @@ class Server:
         strays = live_pids({os.getpid(), self.zygote_pid, runner.pid})
         killed_all = kill_everything_but({os.getpid(), self.zygote_pid})
         emptied = empty_scratch_dirs()
-        zygote_alive = process_state(self.zygote_pid) not in (None, b"Z", b"X")
+        zygote_alive = zygote_intact(self.zygote_pid)
         clean = killed_all and emptied and zygote_alive
         if not zygote_alive:
             return "the program killed the judge's process (sandbox replaced)", clean
