@@ -12,7 +12,8 @@ import { runJudgeCommand } from "./cli/judgeCommand";
 import { registerRunCommands } from "./cli/runCommands";
 import { registerSampleCommands } from "./cli/sampleCommands";
 import { registerTrainCommand } from "./cli/trainCommand";
-import { checkEnvironment, formatEnvironment } from "./sandbox/environment";
+import { checkRunEnvironment } from "./restem/environment";
+import { formatEnvironment } from "./sandbox/environment";
 import { connectDocker } from "./sandbox/docker";
 import { ensureImage, imageStatus } from "./sandbox/image";
 import { positiveInteger, positiveNumber } from "./cli/args";
@@ -69,7 +70,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option("--model <dir>", "Hugging Face model directory to check")
     .option("--json", "print the report as JSON")
     .action(async (options: { model?: string; json?: boolean }) => {
-      const report = await checkEnvironment({ modelDir: options.model });
+      const report = await checkRunEnvironment({ modelDir: options.model });
       out(options.json ? JSON.stringify(report) + "\n" : formatEnvironment(report) + "\n");
       setExitCode(report.ok ? 0 : 1);
     });

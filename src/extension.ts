@@ -1,12 +1,75 @@
-// VS Code entry point: wires commands to the engine. The engine itself never imports vscode.
+// VS Code entry point: wires the views and commands to the engine (src/restem, which never
+// imports vscode). Every disposable is registered on the extension context; a run still going
+// when the window closes is stopped at its next safe point and can be resumed.
+import * as path from "node:path";
 import * as vscode from "vscode";
+import { applyProgress, type LiveProgress } from "./ui/dashboardModel";
+import { DashboardPanel } from "./ui/dashboardPanel";
 import { registerEnvironmentCommand } from "./ui/environmentCommand";
+import { ProblemsTreeProvider } from "./ui/problemsTree";
+import { registerRunCommands } from "./ui/runCommands";
+import { RunFeedback } from "./ui/runFeedback";
+import { RunSession } from "./ui/runSession";
+import { RunsTreeProvider } from "./ui/runsTree";
+import { registerSampleDiff } from "./ui/sampleDiff";
+
+let session: RunSession | null = null;
+
+/** The run store: restem.store (default .restem) in the first workspace folder. */
+function storeDirectory(): string | null {
+  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === "file");
+  if (!folder) return null;
+  const setting = vscode.workspace.getConfiguration("restem").get<string>("store") || ".restem";
+  return path.isAbsolute(setting) ? setting : path.join(folder.uri.fsPath, setting);
+}
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("ReST-EM");
-  context.subscriptions.push(output, registerEnvironmentCommand(output));
+  session = new RunSession();
+  const runs = session;
+  const runsTree = new RunsTreeProvider(storeDirectory, () => new Set(runs.current ? [runs.current.runId] : []));
+  const store = storeDirectory();
+  if (store !== null) runsTree.watch(new vscode.RelativePattern(vscode.Uri.file(store), "runs/**/{status.json,metrics.json,events.jsonl,kept.jsonl}"));
+  const runsView = vscode.window.createTreeView("restem.runs", { treeDataProvider: runsTree, showCollapseAll: true });
+  const problemsTree = new ProblemsTreeProvider();
+  const problemsView = vscode.window.createTreeView("restem.problems", { treeDataProvider: problemsTree, showCollapseAll: true });
+  const feedback = new RunFeedback(runs, output);
+  context.subscriptions.push(output, runsTree, runsView, problemsTree, problemsView, feedback, { dispose: () => void runs.dispose() });
+
+  context.subscriptions.push(wireLiveViews(runs, runsTree));
+  context.subscriptions.push(
+    registerEnvironmentCommand(output),
+    ...registerSampleDiff(storeDirectory),
+    ...registerRunCommands({ extensionUri: context.extensionUri, output, session: runs, feedback, runsTree, runsView: runsView as vscode.TreeView<unknown>, problemsTree, store: storeDirectory }),
+  );
 }
 
-export function deactivate(): void {
-  // Every disposable is registered on the extension context; nothing else to release.
+/** The in-process run's events: the tree refreshes on durable ones, the dashboard on all. */
+function wireLiveViews(runs: RunSession, runsTree: RunsTreeProvider): vscode.Disposable {
+  let live: LiveProgress | null = null;
+  const events = runs.onEvent((runId, event) => {
+    live = applyProgress(live, event);
+    const panel = DashboardPanel.current;
+    if (panel && panel.runId === runId) {
+      panel.setLive(live);
+      if (event.type !== "sample_judged" && event.type !== "train_step" && event.type !== "log") void panel.refresh();
+    }
+    if (event.type === "phase_started" || event.type === "phase_done" || event.type === "run_started" || event.type === "run_resumed" || event.type === "problem_error") runsTree.scheduleRefresh();
+  });
+  const ends = runs.onEnd((runId) => {
+    live = null;
+    runsTree.refresh();
+    const panel = DashboardPanel.current;
+    if (panel && panel.runId === runId) {
+      panel.setLive(null);
+      void panel.refresh();
+    }
+  });
+  return { dispose: () => (events.dispose(), ends.dispose()) };
+}
+
+export async function deactivate(): Promise<void> {
+  // Stop a run that is still going at its next safe point, so it can be resumed.
+  await session?.dispose();
+  session = null;
 }

@@ -8,6 +8,7 @@ import * as path from "node:path";
 
 export type Variant = "restem" | "sft";
 export type Restart = "base" | "previous";
+export type SamplingDevice = "auto" | "cpu" | "cuda";
 
 /** One worked example put in front of every question (APPS prompt format). */
 export interface FewShotExample {
@@ -45,6 +46,8 @@ export interface SamplingConfig {
   batchSize: number;
   /** ONNX Runtime intra-op threads; null = its default. */
   threads: number | null;
+  /** Where the sampler runs: "auto" (CUDA when ONNX Runtime has it here, else CPU), "cpu" or "cuda". */
+  device: SamplingDevice;
 }
 
 export interface FilterConfig {
@@ -123,6 +126,7 @@ export const DEFAULT_CONFIG: RestemConfig = {
     stop: ["\nQUESTION:"], // a program ends where the model starts the next few-shot question
     batchSize: 16, // samples decoded together (a memory knob; results do not depend on it)
     threads: null, // ONNX Runtime intra-op threads (null = one per physical core)
+    device: "auto", // ONNX Runtime execution provider: "auto" = CUDA when available, else CPU
   },
   filter: {
     maxPerProblem: 10, // cap of correct programs per problem kept for the M-step (paper: 10)
@@ -291,7 +295,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
   const top = ["problems", "model", "variant", "iterations", "seed", "splits", "sampling", "filter", "mstep", "evaluation", "prompt", "judge"];
   const r = new Reader(problems, "", raw, top);
   const s = r.child("splits", ["train", "validation", "test", "validationFraction", "fractions", "seed"]);
-  const g = r.child("sampling", ["samplesPerProblem", "temperature", "topK", "topP", "maxNewTokens", "stop", "batchSize", "threads"]);
+  const g = r.child("sampling", ["samplesPerProblem", "temperature", "topK", "topP", "maxNewTokens", "stop", "batchSize", "threads", "device"]);
   const f = r.child("filter", ["maxPerProblem", "dedupe"]);
   const m = r.child("mstep", ["restart", "lr", "epochs", "batchSize", "gradAccumSteps", "maxSeqLen", "loraRank", "patience", "evalInterval"]);
   const e = r.child("evaluation", ["passK", "samples", "temperature", "topP", "trainGreedy"]);
@@ -320,6 +324,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
       stop: g.strings("stop", base.sampling.stop),
       batchSize: g.number("batchSize", base.sampling.batchSize, { integer: true, min: 1 }),
       threads: g.nullableNumber("threads", base.sampling.threads, { integer: true, min: 1 }),
+      device: g.choice("device", base.sampling.device, ["auto", "cpu", "cuda"] as const),
     },
     filter: {
       maxPerProblem: f.number("maxPerProblem", base.filter.maxPerProblem, { integer: true, min: 1 }),

@@ -109,7 +109,7 @@ export async function evaluateModel(options: EvaluateModelOptions): Promise<{ me
     throw new Error(`no problems in split "${options.split}" of ${options.problems} (folders: ${folders})`);
   }
   const onnxRoot = path.join(options.model, ".restem-onnx"); // shared with `restem sample`
-  const policy = await Policy.open(options.model, onnxRoot, { threads: options.config.sampling.threads });
+  const policy = await Policy.open(options.model, onnxRoot, { threads: options.config.sampling.threads, device: options.config.sampling.device });
   const judge = await Judge.open({ concurrency: options.config.judge.concurrency ?? undefined, strict: options.config.judge.strict, onLog: options.log });
   try {
     await policy.useModelDir(options.model);

@@ -10,7 +10,7 @@
 //   const runs = await listRuns(".restem");
 
 export { assertRunnable, ConfigError, DEFAULT_CONFIG, loadConfigFile, parseConfig } from "./config";
-export type { EvaluationConfig, FewShotExample, FilterConfig, JudgeConfig, MStepConfig, RestemConfig, Restart, SamplingConfig, SplitConfig, Variant } from "./config";
+export type { EvaluationConfig, FewShotExample, FilterConfig, JudgeConfig, MStepConfig, RestemConfig, Restart, SamplingConfig, SamplingDevice, SplitConfig, Variant } from "./config";
 export { assignSplits, buildPrompt, carve, fitPrompt, questionBlock, resolveSplit, runProblemId } from "./dataset";
 export type { SplitIds } from "./dataset";
 export { EventLog, isWorkDone, nextWork, storeStateFrom, workKey, workPlan } from "./events";
@@ -33,7 +33,7 @@ export {
 export type { EStepMetrics, EvalMetrics, IterationMetrics, IterationSummary, MStepMetrics, ProblemCounts } from "./metrics";
 export { buildExamples, CancelledError, EarlyStopping, runMStep, saveWeightsDir, startCheckpoint } from "./mstep";
 export type { ExampleEncoder, MStepInput, MStepOutput } from "./mstep";
-export { Policy } from "./policy";
+export { Policy, resolveDevice } from "./policy";
 export type { DecodeOptions, SampleBatch, SampleRequest } from "./policy";
 export {
   absoluteConfig,
@@ -41,6 +41,7 @@ export {
   doneSummary,
   listRuns,
   loadStoreState,
+  processAlive,
   readIterationMetrics,
   readRunConfig,
   readSplits,

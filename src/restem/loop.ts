@@ -90,7 +90,7 @@ export async function executeRun(store: string, id: string, options: ExecuteOpti
   const rewarder = options.openRewarder
     ? await options.openRewarder(config)
     : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
-  const policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads });
+  const policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads, device: config.sampling.device });
   const ctx: Context = { config, paths, events, policy, rewarder, train, validation, test, byId, stored, signal: options.signal };
   let current: WorkItem | null = null;
   try {
@@ -245,6 +245,9 @@ async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
           return greedyPassRate(ctx.policy, ctx.rewarder, ctx.validation, { decode, fewShot: ctx.config.prompt.fewShot, runSeed: ctx.config.seed, iteration: i, signal: ctx.signal });
         };
   let lastLoss: number | null = null;
+  // An M-step always restarts from its start checkpoint, so its step log starts over too.
+  await fs.rm(iter.train, { force: true });
+  const trainLog = new JsonlAppender(iter.train);
   const { result, stopping } = await runMStep({
     config: ctx.policy.config,
     startDir,
@@ -256,9 +259,11 @@ async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
     onStep: (info) => {
       lastLoss = info.loss;
       ctx.events.progress({ type: "train_step", iteration: i, step: info.step, epoch: info.epoch, loss: info.loss, lr: info.lr, tokensPerSecond: info.tokensPerSecond });
+      void trainLog.append({ time: new Date().toISOString(), step: info.step, epoch: info.epoch, loss: info.loss, lr: info.lr, tokens_per_second: info.tokensPerSecond }).catch(() => undefined);
     },
     onValidation: (info) => ctx.events.emit({ type: "validation", iteration: i, step: info.step, score: info.score, best: info.best }),
   });
+  await trainLog.flush();
   await saveWeightsDir(iter.weights, ctx.policy.config, result, ctx.config.model);
   const metrics: MStepMetrics = {
     start,

@@ -13,7 +13,8 @@ import * as path from "node:path";
 import { loadModelConfig, loadModelWeights, loadTokenizer, type ModelConfig, type ModelTokenizer, type WeightMap } from "../model";
 import { generate } from "../sampler/generation";
 import { checkpointStamp, ensureOnnxModel, isOnnxExportCurrent, onnxCacheDir, onnxWeightsStamp, updateOnnxWeights, writeOnnxModel } from "../sampler/onnxExport";
-import { OnnxDecoderSession } from "../sampler/session";
+import { cudaAvailability, OnnxDecoderSession, type ExecutionProvider } from "../sampler/session";
+import type { SamplingDevice } from "./config";
 import { fitPrompt } from "./dataset";
 
 export interface DecodeOptions {
@@ -37,6 +38,12 @@ export interface SampleBatch {
   finishReasons: string[];
 }
 
+/** The execution provider for a configured device: "auto" takes CUDA where ONNX Runtime can use it. */
+export function resolveDevice(device: SamplingDevice): ExecutionProvider {
+  if (device === "auto") return cudaAvailability().available ? "cuda" : "cpu";
+  return device;
+}
+
 export class Policy {
   private session: OnnxDecoderSession | null = null;
   private stamp: string | null = null;
@@ -46,13 +53,15 @@ export class Policy {
     readonly tokenizer: ModelTokenizer,
     private readonly onnxRoot: string,
     private readonly threads: number | null,
+    /** The ONNX Runtime execution provider every session of this policy uses. */
+    readonly executionProvider: ExecutionProvider,
   ) {}
 
   /** Reads the base model's config and tokenizer; the ONNX export is made on first use. */
-  static async open(baseModelDir: string, onnxRoot: string, options: { threads: number | null }): Promise<Policy> {
+  static async open(baseModelDir: string, onnxRoot: string, options: { threads: number | null; device?: SamplingDevice }): Promise<Policy> {
     const config = await loadModelConfig(baseModelDir);
     const tokenizer = await loadTokenizer(baseModelDir);
-    return new Policy(config, tokenizer, onnxRoot, options.threads);
+    return new Policy(config, tokenizer, onnxRoot, options.threads, resolveDevice(options.device ?? "auto"));
   }
 
   get eosTokenIds(): readonly number[] {
@@ -85,7 +94,8 @@ export class Policy {
     this.session = null;
     if (onnxWeightsStamp(this.onnxDir) !== stamp) throw new Error(`the ONNX weights in ${this.onnxDir} are not the ones asked for`);
     const modelPath = path.join(this.onnxDir, "model.onnx");
-    this.session = await OnnxDecoderSession.create(modelPath, this.config, this.threads === null ? {} : { threads: this.threads });
+    const options = { executionProvider: this.executionProvider, ...(this.threads === null ? {} : { threads: this.threads }) };
+    this.session = await OnnxDecoderSession.create(modelPath, this.config, options);
     this.stamp = stamp;
   }
 

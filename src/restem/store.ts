@@ -42,6 +42,8 @@ export interface IterationPaths {
   weights: string;
   eval: string;
   metrics: string;
+  /** The M-step's per-step log (loss, learning rate, throughput), restarted with the M-step. */
+  train: string;
 }
 
 export function runsRoot(store: string): string {
@@ -66,6 +68,7 @@ export function runPaths(store: string, id: string): RunPaths {
         weights: path.join(iterDir, "weights"),
         eval: path.join(iterDir, "eval.jsonl"),
         metrics: path.join(iterDir, "metrics.json"),
+        train: path.join(iterDir, "train.jsonl"),
       };
     },
   };

@@ -12,6 +12,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** True for checks a run can do without (a GPU): shown as a note, not a problem. */
+  optional?: boolean;
 }
 
 export interface EnvironmentReport {
@@ -68,5 +70,5 @@ export async function checkEnvironment(options: { modelDir?: string } = {}): Pro
 }
 
 export function formatEnvironment(report: EnvironmentReport): string {
-  return report.checks.map((c) => `${c.ok ? "ok " : "!! "} ${c.name.padEnd(14)} ${c.detail}`).join("\n");
+  return report.checks.map((c) => `${c.ok ? "ok " : c.optional ? "-- " : "!! "} ${c.name.padEnd(14)} ${c.detail}`).join("\n");
 }

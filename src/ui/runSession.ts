@@ -1,0 +1,150 @@
+// The run the extension host is executing: starts and resumes runs through the engine
+// (createRun + executeRun), stops them through an AbortSignal, and fans their events out to the
+// views (tree, dashboard, status bar, progress, output channel). One run at a time: the E-step,
+// the sandbox and the trainer each want every core. Pure of vscode, so it is tested with the
+// real engine; also here, the one-line log format of run events for the output channel.
+
+import { createRun, executeRun, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
+import { phaseName } from "./runTreeModel";
+
+export type RunEventListener = (runId: string, event: RunEvent) => void;
+export type RunEndListener = (runId: string, outcome: RunOutcome | null, error: Error | null) => void;
+
+export interface ActiveRun {
+  runId: string;
+  store: string;
+  /** Resolves when the run ends (completed, cancelled or failed); never rejects. */
+  done: Promise<RunOutcome | null>;
+}
+
+export class RunSession {
+  private active: (ActiveRun & { controller: AbortController }) | null = null;
+  private readonly eventListeners = new Set<RunEventListener>();
+  private readonly endListeners = new Set<RunEndListener>();
+
+  /** The run in progress, or null. */
+  get current(): ActiveRun | null {
+    return this.active;
+  }
+
+  isRunning(runId: string): boolean {
+    return this.active?.runId === runId;
+  }
+
+  onEvent(listener: RunEventListener): { dispose(): void } {
+    this.eventListeners.add(listener);
+    return { dispose: () => this.eventListeners.delete(listener) };
+  }
+
+  onEnd(listener: RunEndListener): { dispose(): void } {
+    this.endListeners.add(listener);
+    return { dispose: () => this.endListeners.delete(listener) };
+  }
+
+  /** Creates a run from a validated config and starts it; `file` names the config in errors. */
+  async start(store: string, config: RestemConfig, file: string): Promise<ActiveRun> {
+    this.assertIdle();
+    const runId = await createRun(store, config, { file });
+    return this.execute(store, runId);
+  }
+
+  /** Continues a cancelled, failed or interrupted run from its first unfinished piece of work. */
+  resume(store: string, runId: string): ActiveRun {
+    this.assertIdle();
+    return this.execute(store, runId);
+  }
+
+  /** Asks the run to stop at its next safe point; true when a run was going. */
+  stop(): boolean {
+    if (this.active === null) return false;
+    this.active.controller.abort();
+    return true;
+  }
+
+  /** Stops the run and waits for it to reach its safe point (extension deactivation). */
+  async dispose(): Promise<void> {
+    const active = this.active;
+    if (active === null) return;
+    active.controller.abort();
+    await active.done;
+  }
+
+  private assertIdle(): void {
+    if (this.active !== null) throw new Error(`run ${this.active.runId} is still going: stop it (ReST-EM: Stop Run) or wait for it to finish`);
+  }
+
+  private execute(store: string, runId: string): ActiveRun {
+    const controller = new AbortController();
+    const emit = (event: RunEvent): void => {
+      for (const listener of this.eventListeners) {
+        try {
+          listener(runId, event);
+        } catch {
+          // A view's failure never reaches the run.
+        }
+      }
+    };
+    const done = executeRun(store, runId, { signal: controller.signal, onEvent: emit }).then(
+      (outcome) => this.finish(runId, outcome, null),
+      (error: unknown) => this.finish(runId, null, error instanceof Error ? error : new Error(String(error))),
+    );
+    this.active = { runId, store, controller, done };
+    return this.active;
+  }
+
+  private finish(runId: string, outcome: RunOutcome | null, error: Error | null): RunOutcome | null {
+    if (this.active?.runId === runId) this.active = null;
+    for (const listener of this.endListeners) {
+      try {
+        listener(runId, outcome, error);
+      } catch {
+        // As above.
+      }
+    }
+    return outcome;
+  }
+}
+
+const pct = (value: number): string => `${(value * 100).toFixed(1)}%`;
+
+/** One line of the run log for an event, or null for events too frequent to log (per sample). */
+export function formatRunEvent(event: RunEvent): string | null {
+  const time = event.time.slice(11, 19);
+  const line = (text: string): string => `[${time}] ${text}`;
+  switch (event.type) {
+    case "run_started":
+      return line(`run ${event.id} started: ${event.variant}, ${event.iterations} iteration(s), ${event.problems} problems (train ${event.splits.train}, validation ${event.splits.validation}, test ${event.splits.test})`);
+    case "run_resumed":
+      return line(`run ${event.id} resumed at iteration ${event.iteration} ${phaseName(event.phase)}`);
+    case "phase_started":
+      return line(`iteration ${event.iteration}: ${phaseName(event.phase)} started${event.total > 0 ? ` (${event.total} samples)` : ""}`);
+    case "phase_done":
+      return line(`iteration ${event.iteration}: ${phaseName(event.phase)} done ${summarize(event.summary)}`);
+    case "problem_error":
+      return line(`iteration ${event.iteration} ${phaseName(event.phase)}: problem ${event.problem_id} failed: ${event.message}`);
+    case "validation":
+      return line(`iteration ${event.iteration} M-step: validation reward ${pct(event.score)} after step ${event.step}${event.best ? " (best so far)" : ""}`);
+    case "train_step":
+      return event.step % 10 === 0 || event.step === 1 ? line(`iteration ${event.iteration} M-step: step ${event.step} epoch ${event.epoch + 1} loss ${event.loss.toFixed(4)} (${Math.round(event.tokensPerSecond)} tokens/s)`) : null;
+    case "run_completed":
+      return line("run completed");
+    case "run_cancelled":
+      return line(`run cancelled${event.phase ? ` during iteration ${event.iteration} ${phaseName(event.phase)}` : ""}; Resume Run continues it`);
+    case "run_failed":
+      return line(`run failed: ${event.message}`);
+    case "log":
+      return line(event.message);
+    case "sample_judged":
+      return null;
+  }
+}
+
+/** A phase summary as "key value, ..." with fractions as percentages. */
+function summarize(summary: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(summary)) {
+    if (typeof value === "number") parts.push(`${key} ${Number.isInteger(value) || value > 1 ? Number(value.toFixed(3)) : pct(value)}`);
+    else if (typeof value === "string") parts.push(`${key} ${value}`);
+  }
+  return parts.length > 0 ? `(${parts.join(", ")})` : "";
+}
