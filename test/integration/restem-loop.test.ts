@@ -132,7 +132,7 @@ describe("restem loop (real Docker, ONNX Runtime and TensorFlow.js)", function (
     const paths = runPaths(store, id);
     assert.deepEqual((await readdir(paths.dir)).sort(), ["config.json", "events.jsonl", "iter-0", "iter-1", "onnx", "splits.json", "status.json"]);
     assert.deepEqual((await readdir(paths.iteration(0).dir)).sort(), ["eval.jsonl", "metrics.json"]);
-    assert.deepEqual((await readdir(paths.iteration(1).dir)).sort(), ["eval.jsonl", "kept.jsonl", "metrics.json", "samples.jsonl", "weights"]);
+    assert.deepEqual((await readdir(paths.iteration(1).dir)).sort(), ["eval.jsonl", "kept.jsonl", "metrics.json", "samples.jsonl", "train.jsonl", "weights"]);
     assert.equal((await readJson<RunStatus>(paths.status))?.status, "completed");
 
     // E-step: 4 samples for each of the 3 training problems, train/3 solved.
