@@ -3,7 +3,7 @@
 // when the window closes is stopped at its next safe point and can be resumed.
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { applyProgress, type LiveProgress } from "./ui/dashboardModel";
+import { applyProgress, stateRunId, type LiveProgress } from "./ui/dashboardModel";
 import { DashboardPanel } from "./ui/dashboardPanel";
 import { registerEnvironmentCommand } from "./ui/environmentCommand";
 import { ProblemsTreeProvider } from "./ui/problemsTree";
@@ -41,6 +41,15 @@ export function activate(context: vscode.ExtensionContext): void {
     registerEnvironmentCommand(output),
     ...registerSampleDiff(storeDirectory),
     ...registerRunCommands({ extensionUri: context.extensionUri, output, session: runs, feedback, runsTree, runsView: runsView as vscode.TreeView<unknown>, problemsTree, store: storeDirectory }),
+    // A dashboard left open when the window closed comes back on the run it showed.
+    vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+        const store = storeDirectory();
+        const runId = stateRunId(state);
+        if (store === null || runId === null) return panel.dispose();
+        await DashboardPanel.revive(panel, context.extensionUri, store, runId).refresh();
+      },
+    }),
   );
 }
 

@@ -12,6 +12,7 @@
 // tf.gather (the embedding lookup), so training would fail on its first backward pass; this
 // module registers a scatter-add kernel of its own for it.
 
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -42,11 +43,14 @@ let report: BackendReport | null = null;
 let wasmModule: WasmModule | null = null;
 let cpuRegistered = false;
 
-/** Requires an optional package; null when it is not installed or fails to load. */
-function tryRequire(name: string, notes: string[]): unknown {
+/**
+ * Requires an optional package; null when it is not installed or fails to load. `load` does the
+ * require where the name must be a literal for the extension bundler to include the package.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+function tryRequire(name: string, notes: string[], load: () => unknown = () => require(name)): unknown {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(name) as unknown;
+    return load();
   } catch (error) {
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
     notes.push(`${name}: not available (${message})`);
@@ -54,8 +58,14 @@ function tryRequire(name: string, notes: string[]): unknown {
   }
 }
 
-/** The directory holding the wasm binaries of @tensorflow/tfjs-backend-wasm, with a trailing slash. */
+/**
+ * The directory holding the wasm binaries of @tensorflow/tfjs-backend-wasm, with a trailing slash.
+ * In the extension bundle (dist/extension.js, dist/worker.js) scripts/bundle.mjs copies them to
+ * dist/wasm/ and the package itself is not shipped; from tsc's output they are in the package.
+ */
 export function wasmBinaryDirectory(): string {
+  const bundled = path.join(__dirname, "wasm");
+  if (fs.existsSync(path.join(bundled, "tfjs-backend-wasm.wasm"))) return bundled + path.sep;
   const packageJson = require.resolve("@tensorflow/tfjs-backend-wasm/package.json");
   return path.join(path.dirname(packageJson), "dist") + path.sep;
 }
@@ -118,7 +128,8 @@ export function registerMissingKernels(backendName: string): void {
 /** Registers the pure-JS "cpu" backend (no-op when already registered); false if missing. */
 export function registerCpuBackend(): boolean {
   if (cpuRegistered || tf.findBackendFactory("cpu") !== null) return (cpuRegistered = true);
-  const loaded = tryRequire("@tensorflow/tfjs-backend-cpu", []);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loaded = tryRequire("@tensorflow/tfjs-backend-cpu", [], () => require("@tensorflow/tfjs-backend-cpu"));
   cpuRegistered = loaded !== null && tf.findBackendFactory("cpu") !== null;
   return cpuRegistered;
 }
