@@ -29,7 +29,7 @@ export const PRESETS: readonly Preset[] = [
     config: {
       iterations: 1,
       sampling: { samplesPerProblem: 4, maxNewTokens: 160 },
-      mstep: { epochs: 1, batchSize: 16, lr: 0.001 },
+      mstep: { epochs: 1, batchSize: 4, lr: 0.001 },
       evaluation: { passK: [1], samples: 0, trainGreedy: false },
     },
   },
