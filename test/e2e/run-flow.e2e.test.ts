@@ -4,8 +4,9 @@
 // four quick picks with the tiny preset; the run must appear in the Runs tree, finish there
 // (real Docker judge, ONNX Runtime sampler and tfjs trainer inside the extension host), show
 // the stored numbers, open an accepted sample's diff against the reference solution, and open
-// the dashboard with one row per iteration. What is on screen is compared with the run store
-// on disk. Screenshots: test-artifacts/e2e/run-*.png.
+// the dashboard with one row per iteration, and evaluate the fine-tuned weights with Evaluate
+// Model. What is on screen is compared with the run store on disk. Screenshots:
+// test-artifacts/e2e/run-*.png.
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -176,5 +177,19 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     assert.deepEqual(values, stored.metrics.map((m) => m.eval.pass_at_1));
     assert.ok((await frame.locator('[data-chart="loss"] circle.point, [data-chart="loss"] path, [data-chart="loss"] polyline').count()) > 0, "the loss chart is empty");
     await wb.screenshot("run-4-dashboard");
+  });
+
+  it("Evaluate Model on the run's fine-tuned weights reproduces the run's greedy test pass@1", async function () {
+    assert.ok(stored, "the run did not complete");
+    const wb = session!.workbench;
+    await wb.clearNotifications();
+    await wb.runCommand("ReST-EM: Evaluate Model");
+    await wb.pickQuickPick(`.restem/runs/${stored.id}/iter-1/weights`);
+    await wb.pickQuickPick("problems");
+    await wb.pickQuickPick("Tiny (smoke test)");
+    // Same weights, greedy decoding and test split as the run's iteration-1 evaluation.
+    const { message } = await wb.waitForNotification(/^ReST-EM: weights on \d+ problems: greedy pass@1/, 300_000);
+    assert.equal(message, `ReST-EM: weights on 10 problems: greedy pass@1 ${pct(stored.metrics[1].eval.pass_at_1)}.`);
+    await wb.screenshot("run-5-evaluate");
   });
 });
