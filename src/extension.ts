@@ -10,7 +10,7 @@ import { ProblemsTreeProvider } from "./ui/problemsTree";
 import { registerRunCommands } from "./ui/runCommands";
 import { RunFeedback } from "./ui/runFeedback";
 import { RunSession } from "./ui/runSession";
-import { RunsTreeProvider } from "./ui/runsTree";
+import { RunsTreeProvider, SAMPLE_REFRESH_MS } from "./ui/runsTree";
 import { registerSampleDiff } from "./ui/sampleDiff";
 
 let session: RunSession | null = null;
@@ -29,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const runs = session;
   const runsTree = new RunsTreeProvider(storeDirectory, () => new Set(runs.current ? [runs.current.runId] : []));
   const store = storeDirectory();
-  if (store !== null) runsTree.watch(new vscode.RelativePattern(vscode.Uri.file(store), "runs/**/{status.json,metrics.json,events.jsonl,kept.jsonl}"));
+  if (store !== null) runsTree.watch(vscode.Uri.file(store));
   const runsView = vscode.window.createTreeView("restem.runs", { treeDataProvider: runsTree, showCollapseAll: true });
   const problemsTree = new ProblemsTreeProvider();
   const problemsView = vscode.window.createTreeView("restem.problems", { treeDataProvider: problemsTree, showCollapseAll: true });
@@ -64,6 +64,7 @@ function wireLiveViews(runs: RunSession, runsTree: RunsTreeProvider): vscode.Dis
       if (event.type !== "sample_judged" && event.type !== "train_step" && event.type !== "log") void panel.refresh();
     }
     if (event.type === "phase_started" || event.type === "phase_done" || event.type === "run_started" || event.type === "run_resumed" || event.type === "problem_error") runsTree.scheduleRefresh();
+    else if (event.type === "sample_judged") runsTree.scheduleRefresh(SAMPLE_REFRESH_MS);
   });
   const ends = runs.onEnd((runId) => {
     live = null;

@@ -87,13 +87,17 @@ export async function executeRun(store: string, id: string, options: ExecuteOpti
   }
   await updateStatus(paths, { status: "running", current: first, message: null });
 
-  const rewarder = options.openRewarder
-    ? await options.openRewarder(config)
-    : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
-  const policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads, device: config.sampling.device });
-  const ctx: Context = { config, paths, events, policy, rewarder, train, validation, test, byId, stored, signal: options.signal };
+  // Opening the sandbox or the model can fail too (Docker down, a broken model): the run is then
+  // recorded as failed, like any other error, so that it can be resumed once that is fixed.
+  let rewarder: (Rewarder & { close(): Promise<void> }) | null = null;
+  let policy: Policy | null = null;
   let current: WorkItem | null = null;
   try {
+    rewarder = options.openRewarder
+      ? await options.openRewarder(config)
+      : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
+    policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads, device: config.sampling.device });
+    const ctx: Context = { config, paths, events, policy, rewarder, train, validation, test, byId, stored, signal: options.signal };
     for (const item of plan.slice(plan.findIndex((w) => workKey(w) === workKey(first)))) {
       if (options.signal?.aborted) break;
       current = item;
@@ -115,8 +119,8 @@ export async function executeRun(store: string, id: string, options: ExecuteOpti
       throw error;
     }
   } finally {
-    await policy.close();
-    await rewarder.close();
+    await policy?.close();
+    await rewarder?.close();
   }
   if (options.signal?.aborted || current !== null) {
     await events.emit({ type: "run_cancelled", iteration: current?.iteration ?? 0, phase: current?.phase ?? null });

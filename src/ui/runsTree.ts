@@ -28,8 +28,11 @@ const ICONS: Record<NodePresentation["icon"], vscode.ThemeIcon> = {
   run: new vscode.ThemeIcon("beaker"),
 };
 
-/** Refreshes arrive at most this often (a run judges hundreds of samples a second). */
+/** Refreshes arrive at most this often after a phase or file change. */
 const REFRESH_DEBOUNCE_MS = 500;
+
+/** While samples are judged (hundreds a second), the counts under an open iteration refresh this often. */
+export const SAMPLE_REFRESH_MS = 2000;
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunTreeNode | undefined>();
@@ -46,11 +49,20 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
     private readonly activeRunIds: () => ReadonlySet<string>,
   ) {}
 
-  /** Watches the store for runs written by any process (the CLI included). */
-  watch(storeGlob: vscode.GlobPattern): void {
-    const watcher = vscode.workspace.createFileSystemWatcher(storeGlob);
-    const schedule = (): void => this.scheduleRefresh();
-    this.disposables.push(watcher, watcher.onDidCreate(schedule), watcher.onDidChange(schedule), watcher.onDidDelete(schedule));
+  /**
+   * Watches a store for runs written by any process (the CLI included): state and metrics
+   * files refresh soon, the sample files (appended to all the time) at the slower pace.
+   */
+  watch(store: vscode.Uri): void {
+    const patterns: Array<[string, number]> = [
+      ["runs/**/{status.json,metrics.json,events.jsonl,kept.jsonl}", REFRESH_DEBOUNCE_MS],
+      ["runs/**/{samples.jsonl,eval.jsonl}", SAMPLE_REFRESH_MS],
+    ];
+    for (const [glob, delay] of patterns) {
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(store, glob));
+      const schedule = (): void => this.scheduleRefresh(delay);
+      this.disposables.push(watcher, watcher.onDidCreate(schedule), watcher.onDidChange(schedule), watcher.onDidDelete(schedule));
+    }
   }
 
   refresh(): void {
@@ -59,10 +71,10 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
     this.changed.fire(undefined);
   }
 
-  /** A refresh soon, merging bursts of changes into one. */
-  scheduleRefresh(): void {
+  /** A refresh within `delayMs`, merging bursts of changes into one. */
+  scheduleRefresh(delayMs: number = REFRESH_DEBOUNCE_MS): void {
     if (this.timer !== null) return;
-    this.timer = setTimeout(() => this.refresh(), REFRESH_DEBOUNCE_MS);
+    this.timer = setTimeout(() => this.refresh(), delayMs);
   }
 
   getTreeItem(node: RunTreeNode): vscode.TreeItem {

@@ -117,6 +117,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await wb.pickQuickPick("No config file");
 
     const run = await wb.waitForTreeItem("Runs", RUN_ID, 60_000);
+    await poll("the run to show as running", async () => (/^running/.test(await description(run)) ? true : null), 30_000);
     await wb.waitForNotification(/^ReST-EM: Running \d{8}-/, 60_000).catch(() => null);
     await wb.screenshot("run-1-started");
     const statusBar = wb.page.locator(".part.statusbar", { hasText: /ReST-EM: iteration \d/ });
@@ -160,6 +161,20 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
       return text.replace(/\u00a0/g, " ").includes(firstLine) ? true : null;
     }, 30_000);
     await wb.screenshot("run-3-diff");
+  });
+
+  it("Show Accepted Sample Diff from the palette: run, iteration, sample", async function () {
+    assert.ok(stored, "the run did not complete");
+    const wb = session!.workbench;
+    const accepted = stored.kept[stored.kept.length - 1];
+    await wb.runCommand("ReST-EM: Show Accepted Sample Diff");
+    await wb.pickQuickPick(stored.id);
+    await wb.pickQuickPick("iteration 1");
+    const rows = await wb.quickPickLabels();
+    assert.deepEqual(rows, stored.kept.map((k) => k.problem_id));
+    await wb.pickQuickPick(accepted.problem_id);
+    const title = `${accepted.problem_id}: reference ↔ iteration 1 sample ${accepted.index}`;
+    await wb.page.locator(".tabs-container .tab", { hasText: title }).first().waitFor({ state: "visible", timeout: 30_000 });
   });
 
   it("opens the dashboard on the run with a row and a pass@1 point per iteration", async function () {

@@ -166,9 +166,19 @@ export class Workbench {
     );
   }
 
-  /** Labels of the rows the quick input shows now. */
+  /**
+   * Labels of the rows the quick input shows now: visible rows only (the list recycles hidden
+   * rows of earlier picks), and each row's own label, not its description or detail line.
+   */
   async quickPickLabels(): Promise<string[]> {
-    return (await this.quickInputRows().locator(".label-name").allTextContents()).map((t) => t.trim());
+    const labels: string[] = [];
+    for (const row of await this.quickInputRows().all()) {
+      if (!(await row.isVisible())) continue;
+      const main = row.locator(".quick-input-list-label .label-name").first();
+      const label = (await main.count()) > 0 ? main : row.locator(".label-name").first();
+      labels.push(((await label.textContent()) ?? "").trim());
+    }
+    return labels;
   }
 
   /** Types into an input box (showInputBox) and accepts it with Enter. */

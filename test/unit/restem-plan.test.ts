@@ -85,3 +85,29 @@ describe("restem early stopping", () => {
     assert.throws(() => new EarlyStopping(0), /patience/);
   });
 });
+
+describe("restem run that cannot open its sandbox", () => {
+  it("is recorded as failed with the reason (and stays resumable), not left running", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { createRun, executeRun, parseConfig, readJsonl, readStatus, runPaths } = await import("../../src/restem");
+    const root = path.resolve(__dirname, "../../..");
+    const store = await mkdtemp(path.join(os.tmpdir(), "restem-open-fails-"));
+    try {
+      const config = parseConfig({ problems: path.join(root, "examples/problems"), model: path.join(root, "demo/model"), splits: { validationFraction: 0 } }, "(test)");
+      const id = await createRun(store, config);
+      const openRewarder = async (): Promise<never> => {
+        throw new Error("cannot connect to the Docker engine at /var/run/docker.sock");
+      };
+      await assert.rejects(executeRun(store, id, { openRewarder }), /cannot connect to the Docker engine/);
+      const status = await readStatus(runPaths(store, id));
+      assert.equal(status?.status, "failed");
+      assert.match(status?.message ?? "", /Docker engine/);
+      const events = await readJsonl<{ type: string }>(runPaths(store, id).events);
+      assert.deepEqual(events.map((e) => e.type), ["run_started", "run_failed"]);
+    } finally {
+      await rm(store, { recursive: true, force: true });
+    }
+  });
+});
