@@ -27,6 +27,8 @@ export interface RunNode {
   store: string;
   runId: string;
   status: DisplayStatus;
+  /** True when this process (the extension host) is executing the run: Stop Run applies. */
+  inProcess: boolean;
   variant: string;
   iterations: number;
   current: RunStatus["current"];
@@ -113,6 +115,7 @@ export async function loadRunNodes(store: string, activeRunIds: ReadonlySet<stri
         store,
         runId,
         status: shown,
+        inProcess: activeRunIds.has(runId),
         variant: config?.variant ?? "restem",
         iterations,
         current: status?.current ?? null,
@@ -121,7 +124,7 @@ export async function loadRunNodes(store: string, activeRunIds: ReadonlySet<stri
         metrics: await readIterationMetrics(paths, iterations),
       });
     } catch (error) {
-      nodes.push({ kind: "run", store, runId, status: "unknown", variant: "?", iterations: 0, current: null, message: (error as Error).message, created: null, metrics: [] });
+      nodes.push({ kind: "run", store, runId, status: "unknown", inProcess: false, variant: "?", iterations: 0, current: null, message: (error as Error).message, created: null, metrics: [] });
     }
   }
   return nodes;
@@ -224,6 +227,7 @@ export function presentRun(run: RunNode): NodePresentation {
   const base = run.metrics.find((m) => m.iteration === 0);
   const parts: string[] = [run.status];
   if (run.status === "running" && run.current) parts.push(`iteration ${run.current.iteration} ${phaseName(run.current.phase)}`);
+  if (run.status === "running" && !run.inProcess) parts.push("in another process");
   if (last) parts.push(`pass@1 ${percent(base?.eval.pass_at_1)} → ${percent(last.eval.pass_at_1)}`);
   const icon = run.status === "completed" ? "run" : run.status === "running" ? "running" : run.status === "failed" || run.status === "unknown" ? "error" : run.status === "cancelled" ? "cancelled" : "interrupted";
   const resumable = run.status === "cancelled" || run.status === "failed" || run.status === "interrupted";
@@ -235,7 +239,8 @@ export function presentRun(run: RunNode): NodePresentation {
     description: parts.join(" · "),
     tooltip: tooltip.join("\n"),
     icon,
-    contextValue: `run.${run.status}${resumable ? ".resumable" : ""}`,
+    // run.running: executing here (Stop applies); run.running.elsewhere: e.g. the CLI runs it.
+    contextValue: `run.${run.status}${resumable ? ".resumable" : ""}${run.status === "running" && !run.inProcess ? ".elsewhere" : ""}`,
     collapsible: true,
   };
 }
