@@ -2,6 +2,8 @@
 //   dist/extension.js  the extension host entry (src/extension.ts) with the engine inside;
 //   dist/worker.js     the trainer's data-parallel gradient worker (src/trainer/worker.ts),
 //                      which src/trainer/parallel.ts starts from `path.join(__dirname, "worker.js")`;
+//   dist/runWorker.js  the thread a run executes in (src/ui/runWorker.ts), which
+//                      src/ui/runSession.ts starts from `path.join(__dirname, "runWorker.js")`;
 //   dist/wasm/*.wasm   @tensorflow/tfjs-backend-wasm's binaries, which
 //                      src/trainer/backend.ts wasmBinaryDirectory() prefers when present.
 // The CLI runs from tsc's output (out/), so only the extension host needs a bundle.
@@ -40,7 +42,7 @@ rmSync(dist, { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,
-  entryPoints: { extension: "src/extension.ts", worker: "src/trainer/worker.ts" },
+  entryPoints: { extension: "src/extension.ts", worker: "src/trainer/worker.ts", runWorker: "src/ui/runWorker.ts" },
   bundle: true,
   platform: "node",
   target: "node20",

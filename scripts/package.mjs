@@ -135,6 +135,7 @@ function checkContents(vsix, target) {
     "extension/package.json",
     "extension/dist/extension.js",
     "extension/dist/worker.js",
+    "extension/dist/runWorker.js",
     "extension/dist/wasm/tfjs-backend-wasm.wasm",
     "extension/dist/wasm/tfjs-backend-wasm-simd.wasm",
     "extension/sandbox/Dockerfile",
@@ -171,7 +172,7 @@ const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const out = resolve(root, options.out ?? `${manifest.name}-${manifest.version}-${target}.vsix`);
 
 if (options.build) run("npm", ["run", "build"]);
-for (const file of ["dist/extension.js", "dist/worker.js", "dist/wasm/tfjs-backend-wasm.wasm"]) {
+for (const file of ["dist/extension.js", "dist/worker.js", "dist/runWorker.js", "dist/wasm/tfjs-backend-wasm.wasm"]) {
   try {
     statSync(join(root, file));
   } catch {

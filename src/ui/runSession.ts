@@ -1,11 +1,23 @@
-// The run the extension host is executing: starts and resumes runs through the engine
-// (createRun + executeRun), stops them through an AbortSignal, and fans their events out to the
+// The run the extension host is executing: creates runs (createRun), executes and resumes them
+// with executeRun in a worker thread (src/ui/runWorker.ts: training steps would otherwise block
+// the extension host), stops them at their next safe point, and fans their events out to the
 // views (tree, dashboard, status bar, progress, output channel). One run at a time: the E-step,
 // the sandbox and the trainer each want every core. Pure of vscode, so it is tested with the
 // real engine; also here, the one-line log format of run events for the output channel.
 
-import { createRun, executeRun, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Worker } from "node:worker_threads";
+import { createRun, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
+import type { FromRunWorker, RunWorkerData, ToRunWorker } from "./runWorker";
 import { phaseName } from "./runTreeModel";
+
+/** The compiled worker next to this file: out/src/ui/runWorker.js, or dist/runWorker.js in the bundle. */
+export function runWorkerScript(): string {
+  const script = path.join(__dirname, "runWorker.js");
+  if (!fs.existsSync(script)) throw new Error(`the run worker ${script} is missing: rebuild restem (npm run build)`);
+  return script;
+}
 
 export type RunEventListener = (runId: string, event: RunEvent) => void;
 export type RunEndListener = (runId: string, outcome: RunOutcome | null, error: Error | null) => void;
@@ -18,7 +30,7 @@ export interface ActiveRun {
 }
 
 export class RunSession {
-  private active: (ActiveRun & { controller: AbortController }) | null = null;
+  private active: (ActiveRun & { worker: Worker }) | null = null;
   private readonly eventListeners = new Set<RunEventListener>();
   private readonly endListeners = new Set<RunEndListener>();
 
@@ -57,7 +69,7 @@ export class RunSession {
   /** Asks the run to stop at its next safe point; true when a run was going. */
   stop(): boolean {
     if (this.active === null) return false;
-    this.active.controller.abort();
+    this.active.worker.postMessage({ type: "stop" } satisfies ToRunWorker);
     return true;
   }
 
@@ -65,7 +77,7 @@ export class RunSession {
   async dispose(): Promise<void> {
     const active = this.active;
     if (active === null) return;
-    active.controller.abort();
+    this.stop();
     await active.done;
   }
 
@@ -74,7 +86,6 @@ export class RunSession {
   }
 
   private execute(store: string, runId: string): ActiveRun {
-    const controller = new AbortController();
     const emit = (event: RunEvent): void => {
       for (const listener of this.eventListeners) {
         try {
@@ -84,11 +95,24 @@ export class RunSession {
         }
       }
     };
-    const done = executeRun(store, runId, { signal: controller.signal, onEvent: emit }).then(
-      (outcome) => this.finish(runId, outcome, null),
-      (error: unknown) => this.finish(runId, null, error instanceof Error ? error : new Error(String(error))),
-    );
-    this.active = { runId, store, controller, done };
+    const worker = new Worker(runWorkerScript(), { workerData: { store, runId } satisfies RunWorkerData });
+    const done = new Promise<RunOutcome | null>((resolve) => {
+      let ended = false;
+      const end = (outcome: RunOutcome | null, error: Error | null): void => {
+        if (ended) return;
+        ended = true;
+        resolve(this.finish(runId, outcome, error));
+        void worker.terminate();
+      };
+      worker.on("message", (message: FromRunWorker) => {
+        if (message.type === "event") emit(message.event);
+        else if ("outcome" in message) end(message.outcome, null);
+        else end(null, Object.assign(new Error(message.error.message), { stack: message.error.stack ?? undefined }));
+      });
+      worker.on("error", (error) => end(null, error));
+      worker.on("exit", (code) => end(null, new Error(`the run's worker thread exited (code ${code}) before the run ended; Resume Run continues it`)));
+    });
+    this.active = { runId, store, worker, done };
     return this.active;
   }
 

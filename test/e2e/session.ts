@@ -60,7 +60,7 @@ export function ensureVsix(): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { name: string; version: string };
   const vsix = path.join(REPO_ROOT, `${manifest.name}-${manifest.version}-${process.platform}-${process.arch}.vsix`);
   const at = (file: string): number => mtime(path.join(REPO_ROOT, file));
-  const bundles = Math.min(at("dist/extension.js"), at("dist/worker.js"));
+  const bundles = Math.min(at("dist/extension.js"), at("dist/worker.js"), at("dist/runWorker.js"));
   const sources = Math.max(newestMtime(path.join(REPO_ROOT, "src"), (f) => f.endsWith(".ts")), at("scripts/bundle.mjs"));
   const inputs = Math.max(bundles, at("package.json"), at(".vscodeignore"), newestMtime(path.join(REPO_ROOT, "media"), () => true));
   if (fs.existsSync(vsix) && bundles >= sources && mtime(vsix) >= inputs) return vsix;
