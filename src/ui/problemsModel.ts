@@ -155,7 +155,10 @@ export function presentProblemNode(node: ProblemTreeNode): ProblemPresentation {
       return { label: "problems skipped", description: plural(node.set.errors.length, "error"), tooltip: "These problems fail validation and are left out of runs.", icon: "warning", contextValue: "problemErrors", collapsible: true, file: null };
     case "error": {
       const file = isJsonlSource(node.error.path) ? node.error.path.replace(/:\d+$/, "") : node.error.path;
-      return { label: path.basename(node.error.path), description: node.error.message, tooltip: `${node.error.path}: ${node.error.message}`, icon: "error", contextValue: "problemError", collapsible: false, file };
+      // A file of a problem folder is named with its folder ("0042/input_output.json").
+      const inFolder = (Object.values(APPS_FILES) as string[]).includes(path.basename(node.error.path));
+      const label = inFolder ? `${path.basename(path.dirname(node.error.path))}/${path.basename(node.error.path)}` : path.basename(node.error.path);
+      return { label, description: node.error.message, tooltip: `${node.error.path}: ${node.error.message}`, icon: "error", contextValue: "problemError", collapsible: false, file };
     }
   }
 }

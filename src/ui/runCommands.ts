@@ -100,6 +100,8 @@ async function launch(ctx: CommandContext, store: string, config: RestemConfig, 
   ctx.output.appendLine(`starting a run: problems ${displayPath(config.problems)}, model ${displayPath(config.model)}, ${config.iterations} iteration(s), ${config.sampling.samplesPerProblem} samples per problem (${file})`);
   const active = await ctx.session.start(store, config, file);
   ctx.feedback.begin(active.runId, "Running");
+  // An open dashboard follows the new run, live.
+  if (DashboardPanel.current) DashboardPanel.show(ctx.extensionUri, store, active.runId);
   ctx.runsTree.refresh();
   void revealRun(ctx, active.runId);
   return active.runId;
@@ -119,6 +121,7 @@ async function resumeRun(ctx: CommandContext, given?: RunNode | string): Promise
   return guarded(ctx, "Resume Run", async () => {
     ctx.session.resume(store, runId);
     ctx.feedback.begin(runId, "Resuming");
+    if (DashboardPanel.current) DashboardPanel.show(ctx.extensionUri, store, runId);
     ctx.runsTree.refresh();
     return runId;
   });

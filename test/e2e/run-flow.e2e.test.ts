@@ -11,20 +11,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Locator } from "playwright-core";
+import { copyDemoSlice } from "../support/demoProblems";
 import { E2ESession, ensureVsix, REPO_ROOT, requireE2EPrerequisites } from "./session";
 import { exactly, poll, type Workbench } from "./workbench";
 
 const RUN_ID = /^\d{8}-\d{6}-\d{3}-[0-9a-f]{4}$/;
-
-/** Every `stride`-th problem folder of each demo split, into `dest`. */
-function copyDemoSlice(dest: string, strides: Record<string, number>): void {
-  for (const [split, stride] of Object.entries(strides)) {
-    const names = fs.readdirSync(path.join(REPO_ROOT, "demo/problems", split)).sort();
-    for (const name of names.filter((_, i) => i % stride === 0)) {
-      fs.cpSync(path.join(REPO_ROOT, "demo/problems", split, name), path.join(dest, split, name), { recursive: true });
-    }
-  }
-}
 
 interface StoredRun {
   id: string;
@@ -33,17 +24,23 @@ interface StoredRun {
   kept: Array<{ problem_id: string; index: number; code: string }>;
 }
 
-function readStoredRun(workspace: string): StoredRun {
+/** The run ids in the workspace's store, oldest first. */
+function storedRunIds(workspace: string): string[] {
   const runs = path.join(workspace, ".restem", "runs");
-  const [id] = fs.readdirSync(runs).filter((name) => RUN_ID.test(name));
+  return fs.existsSync(runs) ? fs.readdirSync(runs).filter((name) => RUN_ID.test(name)).sort() : [];
+}
+
+function readStoredRun(workspace: string, id: string = storedRunIds(workspace)[0]): StoredRun {
+  const runs = path.join(workspace, ".restem", "runs");
   const dir = path.join(runs, id);
   const json = (file: string): unknown => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8"));
   const lines = (file: string): unknown[] => fs.readFileSync(path.join(dir, file), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as unknown);
   return {
     id,
     status: (json("status.json") as { status: string }).status,
-    metrics: [0, 1].map((i) => json(`iter-${i}/metrics.json`) as StoredRun["metrics"][number]),
-    kept: lines("iter-1/kept.jsonl") as StoredRun["kept"],
+    // What exists so far: a cancelled run may have neither.
+    metrics: [0, 1].filter((i) => fs.existsSync(path.join(dir, `iter-${i}/metrics.json`))).map((i) => json(`iter-${i}/metrics.json`) as StoredRun["metrics"][number]),
+    kept: fs.existsSync(path.join(dir, "iter-1/kept.jsonl")) ? (lines("iter-1/kept.jsonl") as StoredRun["kept"]) : [],
   };
 }
 
@@ -90,6 +87,11 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
       settings: { "restem.preset": "tiny" },
       populateWorkspace: (workspace) => {
         copyDemoSlice(path.join(workspace, "problems"), { train: 15, valid: 10, test: 10 });
+        // One broken problem: listed with its reason in the Problems view, skipped by the run.
+        const broken = path.join(workspace, "problems", "train", "zz-broken");
+        fs.mkdirSync(broken, { recursive: true });
+        fs.writeFileSync(path.join(broken, "question.txt"), "Print the sum of two numbers.\n");
+        fs.writeFileSync(path.join(broken, "input_output.json"), '{"inputs": ["1 2\\n"]}');
         fs.cpSync(path.join(REPO_ROOT, "demo/model"), path.join(workspace, "model"), { recursive: true, filter: (src) => !src.includes(".restem-onnx") });
       },
     });
@@ -109,7 +111,14 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
   it("Start Run (problem set, model, tiny preset, no config file) runs to completion in the Runs tree", async function () {
     const wb = session!.workbench;
     await wb.openViewContainer("ReST-EM");
-    await wb.waitForTreeItem("Problems", "problems", 60_000);
+    const set = await wb.waitForTreeItem("Problems", "problems", 60_000);
+    assert.equal(await description(set), "35 problems · 1 error");
+    const skipped = await wb.waitForTreeItem("Problems", "problems skipped");
+    assert.equal(await description(skipped), "1 error");
+    await expand(skipped);
+    const broken = await wb.waitForTreeItem("Problems", "zz-broken/input_output.json");
+    assert.match(await description(broken), /outputs/);
+    await wb.screenshot("run-0-problems");
     await wb.runCommand("ReST-EM: Start Run");
     await wb.pickQuickPick("problems");
     await wb.pickQuickPick("model");
@@ -148,10 +157,14 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await expand(problem);
     const sample = await scrollToTreeItem(wb, "Runs", `sample ${accepted.index}`);
     assert.match(await description(sample), /^accepted · \d+ tokens/);
-    await sample.click();
-
     const title = `${accepted.problem_id}: reference ↔ iteration 1 sample ${accepted.index}`;
-    await wb.page.locator(".tabs-container .tab", { hasText: title }).first().waitFor({ state: "visible", timeout: 30_000 });
+    const tab = wb.page.locator(".tabs-container .tab", { hasText: title }).first();
+    // The tree may still re-render from the run's last file changes; a click it swallowed is repeated.
+    await poll("the diff editor to open from the accepted sample", async () => {
+      if (await tab.isVisible()) return true;
+      await (await scrollToTreeItem(wb, "Runs", `sample ${accepted.index}`)).click();
+      return (await tab.waitFor({ state: "visible", timeout: 5_000 }).then(() => true, () => null));
+    }, 60_000);
     const diff = wb.page.locator(".monaco-diff-editor").first();
     await diff.waitFor({ state: "visible", timeout: 30_000 });
     // The right side shows the accepted program: its first line is on screen.
@@ -170,7 +183,11 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await wb.runCommand("ReST-EM: Show Accepted Sample Diff");
     await wb.pickQuickPick(stored.id);
     await wb.pickQuickPick("iteration 1");
-    const rows = await wb.quickPickLabels();
+    // The quick pick fills in as it renders: wait for as many rows as accepted samples.
+    const rows = await poll("the accepted samples in the quick pick", async () => {
+      const labels = await wb.quickPickLabels();
+      return labels.length >= stored!.kept.length ? labels : null;
+    }, 30_000);
     assert.deepEqual(rows, stored.kept.map((k) => k.problem_id));
     await wb.pickQuickPick(accepted.problem_id);
     const title = `${accepted.problem_id}: reference ↔ iteration 1 sample ${accepted.index}`;
@@ -206,5 +223,42 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const { message } = await wb.waitForNotification(/^ReST-EM: weights on \d+ problems: greedy pass@1/, 300_000);
     assert.equal(message, `ReST-EM: weights on 10 problems: greedy pass@1 ${pct(stored.metrics[1].eval.pass_at_1)}.`);
     await wb.screenshot("run-5-evaluate");
+  });
+
+  it("Cancel on the progress notification stops a run; Resume Run from the tree's context menu completes it", async function () {
+    assert.ok(stored, "the first run did not complete");
+    const wb = session!.workbench;
+    await wb.clearNotifications();
+    await wb.runCommand("ReST-EM: Start Run");
+    await wb.pickQuickPick("problems");
+    await wb.pickQuickPick("model");
+    await wb.pickQuickPick("Tiny (smoke test)");
+    await wb.pickQuickPick("No config file");
+    const { toast } = await wb.waitForNotification(/^ReST-EM: Running \d{8}-/, 60_000);
+    await wb.clickNotificationButton(toast, "Cancel");
+    const id = await poll("the second run in the store", async () => storedRunIds(session!.workspace).find((r) => r !== stored!.id), 30_000);
+    const run = await wb.waitForTreeItem("Runs", id, 60_000);
+    await poll("the run to show as cancelled", async () => ((await description(run)).startsWith("cancelled") ? true : null), 120_000, 500);
+    assert.equal(readStoredRun(session!.workspace, id).status, "cancelled");
+    await wb.waitForNotification(new RegExp(`^ReST-EM: run ${id} stopped; Resume Run continues it`), 30_000);
+    await wb.screenshot("run-6-cancelled");
+
+    // Right-click until the context menu shows Resume Run (a tree refresh can close a menu that just opened).
+    const resume = wb.page.locator(".context-view .monaco-menu .action-item", { hasText: exactly("Resume Run") }).first();
+    await poll("Resume Run in the run's context menu", async () => {
+      if (!(await resume.isVisible())) {
+        await wb.page.keyboard.press("Escape");
+        await run.click({ button: "right", timeout: 10_000 });
+        if (!(await resume.waitFor({ state: "visible", timeout: 5_000 }).then(() => true, () => false))) return null;
+      }
+      return resume.click({ timeout: 5_000 }).then(() => true, () => null);
+    }, 60_000);
+    await poll("the run to be resumed", async () => (/^(running|completed)/.test(await description(run)) ? true : null), 60_000, 250);
+    await poll("the resumed run to complete", async () => ((await description(run)).startsWith("completed") ? true : null), 600_000, 1000);
+    const resumed = readStoredRun(session!.workspace, id);
+    assert.equal(resumed.status, "completed");
+    const events = fs.readFileSync(path.join(session!.workspace, ".restem", "runs", id, "events.jsonl"), "utf8");
+    assert.match(events, /"type":"run_cancelled"[\s\S]*"type":"run_resumed"[\s\S]*"type":"run_completed"/);
+    await wb.screenshot("run-7-resumed");
   });
 });

@@ -117,9 +117,12 @@ export class Workbench {
     return this.page.locator(".quick-input-widget");
   }
 
-  /** The visible rows of the quick input's list. */
+  /**
+   * The visible rows of the quick input's list. The widget keeps rows of earlier picks in the
+   * DOM, hidden, so rows are filtered to the visible ones.
+   */
   quickInputRows(): Locator {
-    return this.quickInput.locator(".quick-input-list .monaco-list-row");
+    return this.quickInput.locator(".quick-input-list .monaco-list-row").filter({ visible: true });
   }
 
   /** Opens the command palette (F1; Ctrl+Shift+P if F1 did nothing). */

@@ -3,13 +3,14 @@
 // the Runs tree shows it resumable), a second run cannot start while one is going, and Resume
 // continues it to completion without drawing any sample twice.
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseConfig, readJsonl, runPaths, type SampleRecord } from "../../src/restem";
 import { RunSession } from "../../src/ui/runSession";
 import { findPreset } from "../../src/ui/runSettings";
 import { loadRunNodes, presentRun } from "../../src/ui/runTreeModel";
+import { copyDemoHead } from "../support/demoProblems";
 import { openJudgeOrSkip, REPO_ROOT } from "./support";
 
 describe("UI: RunSession stops and resumes a real run (Docker, ONNX Runtime, tfjs)", function () {
@@ -19,10 +20,7 @@ describe("UI: RunSession stops and resumes a real run (Docker, ONNX Runtime, tfj
   before(async function () {
     await (await openJudgeOrSkip(this, { concurrency: 1 })).close();
     scratch = await mkdtemp(path.join(os.tmpdir(), "restem-ui-session-"));
-    for (const split of ["train", "valid", "test"]) {
-      const names = (await readdir(path.join(REPO_ROOT, "demo/problems", split))).sort().slice(0, split === "train" ? 8 : 3);
-      for (const name of names) await cp(path.join(REPO_ROOT, "demo/problems", split, name), path.join(scratch, "problems", split, name), { recursive: true });
-    }
+    copyDemoHead(path.join(scratch, "problems"), { train: 8, valid: 3, test: 3 });
   });
   after(async () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -2,12 +2,13 @@
 // of the demo model on a slice of the demo problems (every 15th training problem, every 10th
 // validation and test problem), executed through the extension's RunSession — the same path
 // as Start Run — with the real Docker judge, ONNX Runtime sampler and tfjs trainer.
-import { cp, mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseConfig, type RunEvent, type RunOutcome } from "../../src/restem";
 import { RunSession } from "../../src/ui/runSession";
 import { PRESETS } from "../../src/ui/runSettings";
+import { copyDemoSlice } from "./demoProblems";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 
@@ -22,22 +23,12 @@ export interface UiRunStore {
 
 let made: Promise<UiRunStore> | null = null;
 
-/** Copies every `stride`-th problem folder of each demo split into `dest`. */
-async function sliceDemoProblems(dest: string, strides: Record<string, number>): Promise<void> {
-  for (const [split, stride] of Object.entries(strides)) {
-    const names = (await readdir(path.join(REPO_ROOT, "demo/problems", split))).sort();
-    for (const name of names.filter((_, i) => i % stride === 0)) {
-      await cp(path.join(REPO_ROOT, "demo/problems", split, name), path.join(dest, split, name), { recursive: true });
-    }
-  }
-}
-
 /** The shared store (made on first use; about a minute on two cores). */
 export function uiRunStore(): Promise<UiRunStore> {
   made ??= (async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "restem-ui-store-"));
     const problems = path.join(dir, "problems");
-    await sliceDemoProblems(problems, { train: 15, valid: 10, test: 10 });
+    copyDemoSlice(problems, { train: 15, valid: 10, test: 10 });
     const tiny = PRESETS.find((p) => p.id === "tiny");
     if (!tiny) throw new Error("the tiny preset is missing");
     const config = parseConfig({ ...tiny.config, iterations: 2, problems, model: path.join(REPO_ROOT, "demo/model"), evaluation: { passK: [1, 2], samples: 2, trainGreedy: true } }, "(ui test)");

@@ -40,6 +40,7 @@ describe("UI: the Problems view model", () => {
     const [error] = problemChildren(children[0]);
     const errorLook = presentProblemNode(error);
     assert.equal(errorLook.icon, "error");
+    assert.equal(errorLook.label, "zz-broken/input_output.json");
     assert.match(errorLook.tooltip, /zz-broken.*outputs/);
   });
 
