@@ -92,6 +92,8 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
         fs.mkdirSync(broken, { recursive: true });
         fs.writeFileSync(path.join(broken, "question.txt"), "Print the sum of two numbers.\n");
         fs.writeFileSync(path.join(broken, "input_output.json"), '{"inputs": ["1 2\\n"]}');
+        // A config file with a bad field: Start Run must say which file and field, not throw.
+        fs.writeFileSync(path.join(workspace, "restem.bad.json"), JSON.stringify({ sampling: { temperature: -1 } }));
         fs.cpSync(path.join(REPO_ROOT, "demo/model"), path.join(workspace, "model"), { recursive: true, filter: (src) => !src.includes(".restem-onnx") });
       },
     });
@@ -225,6 +227,23 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await wb.screenshot("run-5-evaluate");
   });
 
+  it("a restem.json with a bad field gets an error naming the file and the field, and no run", async function () {
+    assert.ok(stored, "the first run did not complete");
+    const wb = session!.workbench;
+    await wb.clearNotifications();
+    const before = storedRunIds(session!.workspace);
+    await wb.runCommand("ReST-EM: Start Run");
+    await wb.pickQuickPick("problems");
+    await wb.pickQuickPick("model");
+    await wb.pickQuickPick("Tiny (smoke test)");
+    await wb.pickQuickPick("restem.bad.json");
+    const { message } = await wb.waitForNotification(/^ReST-EM: Start Run: /, 60_000);
+    assert.match(message, /restem\.bad\.json: sampling\.temperature: must be a number >= 0 .*got -1/);
+    assert.deepEqual(storedRunIds(session!.workspace), before);
+    await wb.screenshot("run-6-config-error");
+    await wb.clearNotifications();
+  });
+
   it("Cancel on the progress notification stops a run; Resume Run from the tree's context menu completes it", async function () {
     assert.ok(stored, "the first run did not complete");
     const wb = session!.workbench;
@@ -241,7 +260,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await poll("the run to show as cancelled", async () => ((await description(run)).startsWith("cancelled") ? true : null), 120_000, 500);
     assert.equal(readStoredRun(session!.workspace, id).status, "cancelled");
     await wb.waitForNotification(new RegExp(`^ReST-EM: run ${id} stopped; Resume Run continues it`), 30_000);
-    await wb.screenshot("run-6-cancelled");
+    await wb.screenshot("run-7-cancelled");
 
     // Right-click until the context menu shows Resume Run (a tree refresh can close a menu that just opened).
     const resume = wb.page.locator(".context-view .monaco-menu .action-item", { hasText: exactly("Resume Run") }).first();
@@ -259,6 +278,10 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     assert.equal(resumed.status, "completed");
     const events = fs.readFileSync(path.join(session!.workspace, ".restem", "runs", id, "events.jsonl"), "utf8");
     assert.match(events, /"type":"run_cancelled"[\s\S]*"type":"run_resumed"[\s\S]*"type":"run_completed"/);
-    await wb.screenshot("run-7-resumed");
+    // The dashboard, open since the earlier test, followed the new run and shows it completed.
+    const frame = await wb.webviewFrame((text) => text.includes(id), 60_000);
+    await poll("the dashboard to show the resumed run completed", async () => ((await frame.locator("#status").getAttribute("data-status")) === "completed" ? true : null), 60_000, 500);
+    assert.equal((await frame.locator("#run-id").textContent())?.trim(), id);
+    await wb.screenshot("run-8-resumed");
   });
 });
