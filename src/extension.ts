@@ -25,32 +25,58 @@ function storeDirectory(): string | null {
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("ReST-EM");
-  session = new RunSession();
-  const runs = session;
+  const runs = (session = new RunSession());
+  const views = createViews(runs);
+  const feedback = new RunFeedback(runs, output);
+  context.subscriptions.push(
+    output,
+    feedback,
+    ...views.disposables,
+    { dispose: () => void runs.dispose() },
+    registerEnvironmentCommand(output),
+    ...registerSampleDiff(storeDirectory),
+    ...registerRunCommands({ extensionUri: context.extensionUri, output, session: runs, feedback, ...views.trees, store: storeDirectory }),
+    registerDashboardSerializer(context.extensionUri),
+  );
+}
+
+/** The Runs and Problems views, kept live: run events, the store on disk, settings and folders. */
+function createViews(runs: RunSession): {
+  trees: { runsTree: RunsTreeProvider; runsView: vscode.TreeView<unknown>; problemsTree: ProblemsTreeProvider };
+  disposables: vscode.Disposable[];
+} {
   const runsTree = new RunsTreeProvider(storeDirectory, () => new Set(runs.current ? [runs.current.runId] : []));
-  const store = storeDirectory();
-  if (store !== null) runsTree.watch(vscode.Uri.file(store));
+  runsTree.watch(storeDirectory());
   const runsView = vscode.window.createTreeView("restem.runs", { treeDataProvider: runsTree, showCollapseAll: true });
   const problemsTree = new ProblemsTreeProvider();
   const problemsView = vscode.window.createTreeView("restem.problems", { treeDataProvider: problemsTree, showCollapseAll: true });
-  const feedback = new RunFeedback(runs, output);
-  context.subscriptions.push(output, runsTree, runsView, problemsTree, problemsView, feedback, { dispose: () => void runs.dispose() });
+  // Another store (restem.store) or workspace folder: watch and show that one.
+  const storeMoved = (): void => {
+    runsTree.watch(storeDirectory());
+    runsTree.refresh();
+  };
+  const disposables = [
+    runsTree,
+    runsView,
+    problemsTree,
+    problemsView,
+    wireLiveViews(runs, runsTree),
+    vscode.workspace.onDidChangeConfiguration((change) => change.affectsConfiguration("restem.store") && storeMoved()),
+    vscode.workspace.onDidChangeWorkspaceFolders(storeMoved),
+  ];
+  return { trees: { runsTree, runsView: runsView as vscode.TreeView<unknown>, problemsTree }, disposables };
+}
 
-  context.subscriptions.push(wireLiveViews(runs, runsTree));
-  context.subscriptions.push(
-    registerEnvironmentCommand(output),
-    ...registerSampleDiff(storeDirectory),
-    ...registerRunCommands({ extensionUri: context.extensionUri, output, session: runs, feedback, runsTree, runsView: runsView as vscode.TreeView<unknown>, problemsTree, store: storeDirectory }),
-    // A dashboard left open when the window closed comes back on the run it showed.
-    vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
-      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
-        const store = storeDirectory();
-        const runId = stateRunId(state);
-        if (store === null || runId === null) return panel.dispose();
-        await DashboardPanel.revive(panel, context.extensionUri, store, runId).refresh();
-      },
-    }),
-  );
+/** A dashboard left open when the window closed comes back on the run it showed. */
+function registerDashboardSerializer(extensionUri: vscode.Uri): vscode.Disposable {
+  return vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
+    deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+      const store = storeDirectory();
+      const runId = stateRunId(state);
+      if (store === null || runId === null) return panel.dispose();
+      await DashboardPanel.revive(panel, extensionUri, store, runId).refresh();
+    },
+  });
 }
 
 /** The in-process run's events: the tree refreshes on durable ones, the dashboard on all. */

@@ -39,6 +39,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
   readonly onDidChangeTreeData = this.changed.event;
   private timer: NodeJS.Timeout | null = null;
   private readonly disposables: vscode.Disposable[] = [this.changed];
+  private storeWatchers: vscode.Disposable[] = [];
 
   /**
    * @param store   the run store directory, read anew on every refresh (a setting may change it)
@@ -50,18 +51,22 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
   ) {}
 
   /**
-   * Watches a store for runs written by any process (the CLI included): state and metrics
-   * files refresh soon, the sample files (appended to all the time) at the slower pace.
+   * Watches the store for runs written by any process (the CLI included): state and metrics
+   * files refresh soon, the sample files (appended to all the time) at the slower pace. Called
+   * again when the restem.store setting changes; the previous store is no longer watched.
    */
-  watch(store: vscode.Uri): void {
+  watch(store: string | null): void {
+    for (const d of this.storeWatchers) d.dispose();
+    this.storeWatchers = [];
+    if (store === null) return;
     const patterns: Array<[string, number]> = [
       ["runs/**/{status.json,metrics.json,events.jsonl,kept.jsonl}", REFRESH_DEBOUNCE_MS],
       ["runs/**/{samples.jsonl,eval.jsonl}", SAMPLE_REFRESH_MS],
     ];
     for (const [glob, delay] of patterns) {
-      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(store, glob));
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(store), glob));
       const schedule = (): void => this.scheduleRefresh(delay);
-      this.disposables.push(watcher, watcher.onDidCreate(schedule), watcher.onDidChange(schedule), watcher.onDidDelete(schedule));
+      this.storeWatchers.push(watcher, watcher.onDidCreate(schedule), watcher.onDidChange(schedule), watcher.onDidDelete(schedule));
     }
   }
 
@@ -128,7 +133,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
 
   dispose(): void {
     if (this.timer !== null) clearTimeout(this.timer);
-    for (const d of this.disposables) d.dispose();
+    for (const d of [...this.storeWatchers, ...this.disposables]) d.dispose();
   }
 }
 
