@@ -67,6 +67,25 @@ async function scrollToTreeItem(wb: Workbench, view: string, label: string | Reg
   );
 }
 
+/**
+ * Runs a tree item's context-menu entry: right-clicks until the menu shows it, then clicks it
+ * until the menu closes (a refresh can close a menu that just opened, and a menu ignores a
+ * click that comes right after it opened).
+ */
+async function contextMenu(wb: Workbench, item: Locator, entry: string): Promise<void> {
+  const action = wb.page.locator(".context-view .monaco-menu .action-item", { hasText: exactly(entry) }).first();
+  await poll(`"${entry}" from the context menu`, async () => {
+    if (!(await action.isVisible())) {
+      await wb.page.keyboard.press("Escape");
+      await item.click({ button: "right", timeout: 10_000 });
+      await action.waitFor({ state: "visible", timeout: 5_000 }).catch(() => undefined);
+      return null;
+    }
+    await action.click({ timeout: 5_000 }).catch(() => undefined);
+    return (await action.isHidden()) ? true : null;
+  }, 60_000, 300);
+}
+
 /** Expands a collapsed tree item by clicking its twistie. */
 async function expand(item: Locator): Promise<void> {
   if ((await item.getAttribute("aria-expanded")) === "false") await item.locator(".monaco-tl-twistie").first().click();
@@ -94,6 +113,8 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
         fs.writeFileSync(path.join(broken, "input_output.json"), '{"inputs": ["1 2\\n"]}');
         // A config file with a bad field: Start Run must say which file and field, not throw.
         fs.writeFileSync(path.join(workspace, "restem.bad.json"), JSON.stringify({ sampling: { temperature: -1 } }));
+        // A config file that asks for two iterations (the tiny preset has one).
+        fs.writeFileSync(path.join(workspace, "restem.two.json"), JSON.stringify({ iterations: 2 }));
         fs.cpSync(path.join(REPO_ROOT, "demo/model"), path.join(workspace, "model"), { recursive: true, filter: (src) => !src.includes(".restem-onnx") });
       },
     });
@@ -227,6 +248,49 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     await wb.screenshot("run-5-evaluate");
   });
 
+  it("a run from restem.two.json: an iteration-2 accepted sample against iteration 1's, from the context menu", async function () {
+    assert.ok(stored, "the first run did not complete");
+    const wb = session!.workbench;
+    await wb.clearNotifications();
+    const first = await wb.waitForTreeItem("Runs", stored.id);
+    if ((await first.getAttribute("aria-expanded")) === "true") await first.locator(".monaco-tl-twistie").first().click();
+    const known = new Set(storedRunIds(session!.workspace));
+    await wb.runCommand("ReST-EM: Start Run");
+    await wb.pickQuickPick("problems");
+    await wb.pickQuickPick("model");
+    await wb.pickQuickPick("Tiny (smoke test)");
+    await wb.pickQuickPick("restem.two.json");
+    const id = await poll("the two-iteration run in the store", async () => storedRunIds(session!.workspace).find((r) => !known.has(r)), 60_000);
+    const run = await wb.waitForTreeItem("Runs", id, 60_000);
+    await poll("the two-iteration run to complete", async () => ((await description(run)).startsWith("completed") ? true : null), 600_000, 1000);
+
+    const dir = path.join(session!.workspace, ".restem", "runs", id);
+    const kept = (i: number): StoredRun["kept"] =>
+      fs.readFileSync(path.join(dir, `iter-${i}`, "kept.jsonl"), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as StoredRun["kept"][number]);
+    const [earlier, later] = [kept(1), kept(2)];
+    assert.ok(later.length > 0, "iteration 2 kept no program");
+    const sample = later.find((k) => earlier.some((e) => e.problem_id === k.problem_id)) ?? later[0];
+    const previous = earlier.find((e) => e.problem_id === sample.problem_id);
+
+    await expand(run);
+    await expand(await wb.waitForTreeItem("Runs", "iteration 2", 30_000));
+    await expand(await scrollToTreeItem(wb, "Runs", sample.problem_id));
+    const item = await scrollToTreeItem(wb, "Runs", `sample ${sample.index}`);
+    await contextMenu(wb, item, "Show Diff Against the Previous Iteration");
+    const title = `${sample.problem_id}: iteration 1 accepted ↔ iteration 2 sample ${sample.index}`;
+    await wb.page.locator(".tabs-container .tab", { hasText: title }).first().waitFor({ state: "visible", timeout: 30_000 });
+    // The left side is iteration 1's accepted program of the problem (or the note that there is none).
+    const expectedLeft = previous ? (previous.code.split("\n").find((l) => l.trim() !== "") ?? "").trim() : `# no accepted sample of ${sample.problem_id} in iteration 1`;
+    const diff = wb.page.locator(".monaco-diff-editor").first();
+    await poll("iteration 1's program on the left of the diff", async () => {
+      const text = ((await diff.locator(".editor.original .view-lines").textContent()) ?? "").replace(/\u00a0/g, " ");
+      return text.includes(expectedLeft) ? true : null;
+    }, 30_000);
+    await wb.screenshot("run-6-previous-iteration-diff");
+    await expand(run).catch(() => undefined);
+    if ((await run.getAttribute("aria-expanded")) === "true") await run.locator(".monaco-tl-twistie").first().click();
+  });
+
   it("a restem.json with a bad field gets an error naming the file and the field, and no run", async function () {
     assert.ok(stored, "the first run did not complete");
     const wb = session!.workbench;
@@ -240,7 +304,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const { message } = await wb.waitForNotification(/^ReST-EM: Start Run: /, 60_000);
     assert.match(message, /restem\.bad\.json: sampling\.temperature: must be a number >= 0 .*got -1/);
     assert.deepEqual(storedRunIds(session!.workspace), before);
-    await wb.screenshot("run-6-config-error");
+    await wb.screenshot("run-7-config-error");
     await wb.clearNotifications();
   });
 
@@ -272,18 +336,9 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     assert.ok(id !== null && run !== null, "three runs completed before Cancel took effect");
     assert.equal(readStoredRun(session!.workspace, id).status, "cancelled");
     await wb.waitForNotification(new RegExp(`^ReST-EM: run ${id} stopped; Resume Run continues it`), 30_000);
-    await wb.screenshot("run-7-cancelled");
+    await wb.screenshot("run-8-cancelled");
 
-    // Right-click until the context menu shows Resume Run (a tree refresh can close a menu that just opened).
-    const resume = wb.page.locator(".context-view .monaco-menu .action-item", { hasText: exactly("Resume Run") }).first();
-    await poll("Resume Run in the run's context menu", async () => {
-      if (!(await resume.isVisible())) {
-        await wb.page.keyboard.press("Escape");
-        await run.click({ button: "right", timeout: 10_000 });
-        if (!(await resume.waitFor({ state: "visible", timeout: 5_000 }).then(() => true, () => false))) return null;
-      }
-      return resume.click({ timeout: 5_000 }).then(() => true, () => null);
-    }, 60_000);
+    await contextMenu(wb, run, "Resume Run");
     await poll("the run to be resumed", async () => (/^(running|completed)/.test(await description(run)) ? true : null), 60_000, 250);
     await poll("the resumed run to complete", async () => ((await description(run)).startsWith("completed") ? true : null), 600_000, 1000);
     const resumed = readStoredRun(session!.workspace, id);
@@ -294,6 +349,6 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const frame = await wb.webviewFrame((text) => text.includes(id), 60_000);
     await poll("the dashboard to show the resumed run completed", async () => ((await frame.locator("#status").getAttribute("data-status")) === "completed" ? true : null), 60_000, 500);
     assert.equal((await frame.locator("#run-id").textContent())?.trim(), id);
-    await wb.screenshot("run-8-resumed");
+    await wb.screenshot("run-9-resumed");
   });
 });
