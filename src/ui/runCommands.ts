@@ -66,15 +66,20 @@ function requireStore(ctx: CommandContext): string | null {
   return store;
 }
 
+/** A problem set of the workspace (as the Problems view found them), the configured one, or one browsed to. */
+async function pickWorkspaceProblems(ctx: CommandContext, title: string): Promise<string | undefined> {
+  const sets = (await ctx.problemsTree.problemSets()).filter((s) => s.failure === null);
+  return pickProblemSet({
+    title,
+    sets: sets.map((s) => ({ root: s.root, label: s.label, problems: s.problems.length, errors: s.errors.length })),
+    configured: settingPath("problems.directory"),
+  });
+}
+
 async function startRun(ctx: CommandContext): Promise<string | undefined> {
   const store = requireStore(ctx);
   if (store === null) return undefined;
-  const sets = await ctx.problemsTree.problemSets();
-  const problems = await pickProblemSet({
-    title: "Start Run (1/4): problem set",
-    sets: sets.filter((s) => s.failure === null).map((s) => ({ root: s.root, label: s.label, problems: s.problems.length, errors: s.errors.length })),
-    configured: settingPath("problems.directory"),
-  });
+  const problems = await pickWorkspaceProblems(ctx, "Start Run (1/4): problem set");
   if (!problems) return undefined;
   const model = await pickModelDirectory({ title: "Start Run (2/4): base model", configured: settingPath("model.directory") });
   if (!model) return undefined;
@@ -140,12 +145,7 @@ function stopRun(ctx: CommandContext): void {
 async function evaluateModelCommand(ctx: CommandContext): Promise<EvalMetrics | null | undefined> {
   const model = await pickModelDirectory({ title: "Evaluate Model (1/3): model", configured: settingPath("model.directory"), store: ctx.store() });
   if (!model) return undefined;
-  const sets = await ctx.problemsTree.problemSets();
-  const problems = await pickProblemSet({
-    title: "Evaluate Model (2/3): problem set",
-    sets: sets.filter((s) => s.failure === null).map((s) => ({ root: s.root, label: s.label, problems: s.problems.length, errors: s.errors.length })),
-    configured: settingPath("problems.directory"),
-  });
+  const problems = await pickWorkspaceProblems(ctx, "Evaluate Model (2/3): problem set");
   if (!problems) return undefined;
   const preset = await pickPreset("Evaluate Model (3/3): decoding and pass@k settings", settings().get<string>("preset") ?? "small");
   if (!preset) return undefined;

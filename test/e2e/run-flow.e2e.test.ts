@@ -82,8 +82,18 @@ async function contextMenu(wb: Workbench, item: Locator, entry: string): Promise
       return null;
     }
     await action.click({ timeout: 5_000 }).catch(() => undefined);
-    return (await action.isHidden()) ? true : null;
+    // Taken: the menu closes (it takes a moment); ignored: it stays open and the click is repeated.
+    return action.waitFor({ state: "hidden", timeout: 3_000 }).then(() => true, () => null);
   }, 60_000, 300);
+}
+
+/** ReST-EM: Start Run through its four quick picks: the workspace's problems and model, the tiny preset, `config`. */
+async function startRunFromPalette(wb: Workbench, config: string): Promise<void> {
+  await wb.runCommand("ReST-EM: Start Run");
+  await wb.pickQuickPick("problems");
+  await wb.pickQuickPick("model");
+  await wb.pickQuickPick("Tiny (smoke test)");
+  await wb.pickQuickPick(config);
 }
 
 /** Expands a collapsed tree item by clicking its twistie. */
@@ -142,11 +152,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const broken = await wb.waitForTreeItem("Problems", "zz-broken/input_output.json");
     assert.match(await description(broken), /outputs/);
     await wb.screenshot("run-0-problems");
-    await wb.runCommand("ReST-EM: Start Run");
-    await wb.pickQuickPick("problems");
-    await wb.pickQuickPick("model");
-    await wb.pickQuickPick("Tiny (smoke test)");
-    await wb.pickQuickPick("No config file");
+    await startRunFromPalette(wb, "No config file");
 
     const run = await wb.waitForTreeItem("Runs", RUN_ID, 60_000);
     await poll("the run to show as running", async () => (/^running/.test(await description(run)) ? true : null), 30_000);
@@ -255,11 +261,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const first = await wb.waitForTreeItem("Runs", stored.id);
     if ((await first.getAttribute("aria-expanded")) === "true") await first.locator(".monaco-tl-twistie").first().click();
     const known = new Set(storedRunIds(session!.workspace));
-    await wb.runCommand("ReST-EM: Start Run");
-    await wb.pickQuickPick("problems");
-    await wb.pickQuickPick("model");
-    await wb.pickQuickPick("Tiny (smoke test)");
-    await wb.pickQuickPick("restem.two.json");
+    await startRunFromPalette(wb, "restem.two.json");
     const id = await poll("the two-iteration run in the store", async () => storedRunIds(session!.workspace).find((r) => !known.has(r)), 60_000);
     const run = await wb.waitForTreeItem("Runs", id, 60_000);
     await poll("the two-iteration run to complete", async () => ((await description(run)).startsWith("completed") ? true : null), 600_000, 1000);
@@ -296,11 +298,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     const wb = session!.workbench;
     await wb.clearNotifications();
     const before = storedRunIds(session!.workspace);
-    await wb.runCommand("ReST-EM: Start Run");
-    await wb.pickQuickPick("problems");
-    await wb.pickQuickPick("model");
-    await wb.pickQuickPick("Tiny (smoke test)");
-    await wb.pickQuickPick("restem.bad.json");
+    await startRunFromPalette(wb, "restem.bad.json");
     const { message } = await wb.waitForNotification(/^ReST-EM: Start Run: /, 60_000);
     assert.match(message, /restem\.bad\.json: sampling\.temperature: must be a number >= 0 .*got -1/);
     assert.deepEqual(storedRunIds(session!.workspace), before);
@@ -317,11 +315,7 @@ describe("e2e: a ReST-EM run from the command palette, the Runs tree, a diff and
     for (let attempt = 1; attempt <= 3 && id === null; attempt++) {
       await wb.clearNotifications();
       const known = new Set(storedRunIds(session!.workspace));
-      await wb.runCommand("ReST-EM: Start Run");
-      await wb.pickQuickPick("problems");
-      await wb.pickQuickPick("model");
-      await wb.pickQuickPick("Tiny (smoke test)");
-      await wb.pickQuickPick("No config file");
+      await startRunFromPalette(wb, "No config file");
       const { toast } = await wb.waitForNotification(/^ReST-EM: Running \d{8}-/, 60_000);
       await wb.clickNotificationButton(toast, "Cancel");
       const started = await poll("the new run in the store", async () => storedRunIds(session!.workspace).find((r) => !known.has(r)), 30_000);
