@@ -12,6 +12,7 @@ import { RunFeedback } from "./ui/runFeedback";
 import { RunSession } from "./ui/runSession";
 import { RunsTreeProvider, SAMPLE_REFRESH_MS } from "./ui/runsTree";
 import { registerSampleDiff } from "./ui/sampleDiff";
+import { forgetProblemSets } from "./ui/sampleDiffModel";
 
 let session: RunSession | null = null;
 
@@ -63,6 +64,8 @@ function createViews(runs: RunSession): {
     wireLiveViews(runs, runsTree),
     vscode.workspace.onDidChangeConfiguration((change) => change.affectsConfiguration("restem.store") && storeMoved()),
     vscode.workspace.onDidChangeWorkspaceFolders(storeMoved),
+    // Problem files changed: the diffs read reference solutions afresh.
+    problemsTree.onDidChangeTreeData(() => forgetProblemSets()),
   ];
   return { trees: { runsTree, runsView: runsView as vscode.TreeView<unknown>, problemsTree }, disposables };
 }

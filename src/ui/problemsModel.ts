@@ -6,6 +6,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { APPS_FILES, compareNatural, loadProblems, type Problem, type ProblemLoadError } from "../problems";
+import { listSubdirectories, looksLikeProblemFolder } from "../problems/directory";
 
 /** Folders never searched for problem sets. */
 const SKIPPED_FOLDERS = new Set(["node_modules", "out", "dist", "__pycache__"]);
@@ -29,23 +30,15 @@ export type ProblemTreeNode =
   | { kind: "errors"; set: ProblemSetNode }
   | { kind: "error"; error: ProblemLoadError };
 
-/** True when `dir` is itself one problem folder (question.txt or input_output.json). */
+/** The loader's own test for a problem folder (any APPS file in it); false where `dir` cannot be read. */
 async function isProblemFolder(dir: string): Promise<boolean> {
-  try {
-    const names = await fs.readdir(dir);
-    return names.includes(APPS_FILES.question) || names.includes(APPS_FILES.inputOutput);
-  } catch {
-    return false;
-  }
+  return looksLikeProblemFolder(dir).catch(() => false);
 }
 
+/** Visible subdirectories as the loader lists them, without build and dependency folders. */
 async function subdirectories(dir: string): Promise<string[]> {
-  try {
-    const entries = await fs.readdir(dir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".") && !SKIPPED_FOLDERS.has(e.name)).map((e) => path.join(dir, e.name)).sort();
-  } catch {
-    return [];
-  }
+  const names = await listSubdirectories(dir).catch(() => [] as string[]);
+  return names.filter((name) => !SKIPPED_FOLDERS.has(name)).map((name) => path.join(dir, name));
 }
 
 /** True when `dir` holds problem folders directly or in split folders (train/, test/, ...). */

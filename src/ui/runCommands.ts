@@ -151,8 +151,8 @@ async function evaluateModelCommand(ctx: CommandContext): Promise<EvalMetrics | 
   if (!preset) return undefined;
   return guarded(ctx, "Evaluate Model", async () => {
     const config = buildRunConfig({ problems, model, preset, settings: settingsLayer(), file: null });
-    const splits = await ctx.problemsTree.problemSets();
-    const set = splits.find((s) => s.root === path.resolve(problems));
+    // The test split when the set has one (a set browsed to outside the workspace: every problem).
+    const set = (await ctx.problemsTree.problemSets()).find((s) => s.root === path.resolve(problems));
     const split = set?.problems.some((p) => p.split === config.splits.test) ? config.splits.test : null;
     ctx.output.appendLine(`evaluating ${displayPath(model)} on ${displayPath(problems)}${split ? ` (split ${split})` : ""}`);
     const result = await vscode.window.withProgress(

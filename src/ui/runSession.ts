@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { createRun, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
 import type { FromRunWorker, RunWorkerData, ToRunWorker } from "./runWorker";
-import { phaseName } from "./runTreeModel";
+import { percent, phaseName } from "./runTreeModel";
 
 /** The compiled worker next to this file: out/src/ui/runWorker.js, or dist/runWorker.js in the bundle. */
 export function runWorkerScript(): string {
@@ -129,7 +129,6 @@ export class RunSession {
   }
 }
 
-const pct = (value: number): string => `${(value * 100).toFixed(1)}%`;
 
 /** One line of the run log for an event, or null for events too frequent to log (per sample). */
 export function formatRunEvent(event: RunEvent): string | null {
@@ -147,7 +146,7 @@ export function formatRunEvent(event: RunEvent): string | null {
     case "problem_error":
       return line(`iteration ${event.iteration} ${phaseName(event.phase)}: problem ${event.problem_id} failed: ${event.message}`);
     case "validation":
-      return line(`iteration ${event.iteration} M-step: validation reward ${pct(event.score)} after step ${event.step}${event.best ? " (best so far)" : ""}`);
+      return line(`iteration ${event.iteration} M-step: validation reward ${percent(event.score)} after step ${event.step}${event.best ? " (best so far)" : ""}`);
     case "train_step":
       return event.step % 10 === 0 || event.step === 1 ? line(`iteration ${event.iteration} M-step: step ${event.step} epoch ${event.epoch + 1} loss ${event.loss.toFixed(4)} (${Math.round(event.tokensPerSecond)} tokens/s)`) : null;
     case "run_completed":
@@ -167,7 +166,7 @@ export function formatRunEvent(event: RunEvent): string | null {
 function summarize(summary: Record<string, unknown>): string {
   const parts: string[] = [];
   for (const [key, value] of Object.entries(summary)) {
-    if (typeof value === "number") parts.push(`${key} ${Number.isInteger(value) || value > 1 ? Number(value.toFixed(3)) : pct(value)}`);
+    if (typeof value === "number") parts.push(`${key} ${Number.isInteger(value) || value > 1 ? Number(value.toFixed(3)) : percent(value)}`);
     else if (typeof value === "string") parts.push(`${key} ${value}`);
   }
   return parts.length > 0 ? `(${parts.join(", ")})` : "";

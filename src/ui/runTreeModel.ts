@@ -5,7 +5,6 @@
 
 import * as fs from "node:fs/promises";
 import { compareNatural } from "../problems";
-import { processAlive } from "../restem/runs";
 import {
   listRunIds,
   readIterationMetrics,
@@ -18,6 +17,7 @@ import {
   type RunStatus,
   type SampleRecord,
 } from "../restem";
+import { effectiveStatus, runnerAlive } from "./dashboardModel";
 
 /** A run's state as the user sees it: "interrupted" is a "running" run whose process is gone. */
 export type DisplayStatus = "running" | "completed" | "cancelled" | "failed" | "interrupted" | "unknown";
@@ -93,11 +93,9 @@ export interface NodePresentation {
 
 // --- reading -------------------------------------------------------------------------------
 
-/** "running" with a dead pid is "interrupted" (see docs/run-store.md, status.json). */
-export function displayStatus(status: RunStatus | null, isAlive: (pid: number) => boolean = processAlive): DisplayStatus {
-  if (status === null) return "unknown";
-  if (status.status === "running" && status.pid !== process.pid && !isAlive(status.pid)) return "interrupted";
-  return status.status;
+/** The dashboard's rule ("running" with a dead pid is "interrupted"); a run without status.json is "unknown" here. */
+export function displayStatus(status: RunStatus | null, isAlive: (pid: number) => boolean = runnerAlive): DisplayStatus {
+  return status === null ? "unknown" : effectiveStatus(status, isAlive);
 }
 
 /** Every run in the store, newest first. `activeRunIds`: runs this process is executing now. */
@@ -143,7 +141,7 @@ export function iterationNodes(run: RunNode): IterationNode[] {
 }
 
 /** An iteration's samples: the E-step's (iterations >= 1) and the evaluation's, with kept marks. */
-export async function readIterationSamples(store: string, runId: string, iteration: number): Promise<{ samples: SampleNode[]; keptKeys: Set<string> }> {
+export async function readIterationSamples(store: string, runId: string, iteration: number): Promise<SampleNode[]> {
   const iter = runPaths(store, runId).iteration(iteration);
   const [estep, evaluation, kept] = await Promise.all([
     readJsonlCached<SampleRecord>(iter.samples),
@@ -166,8 +164,7 @@ export async function readIterationSamples(store: string, runId: string, iterati
     ms: record.ms,
     finishReason: record.finish_reason,
   });
-  const samples = [...estep.map((r) => toNode(r, "estep")), ...evaluation.map((r) => toNode(r, r.kind === "greedy" ? "greedy" : "sampled"))];
-  return { samples, keptKeys };
+  return [...estep.map((r) => toNode(r, "estep")), ...evaluation.map((r) => toNode(r, r.kind === "greedy" ? "greedy" : "sampled"))];
 }
 
 export const sampleKey = (problemId: string, index: number): string => `${problemId}#${index}`;

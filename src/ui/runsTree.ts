@@ -107,11 +107,11 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunTreeNode>, v
       case "run":
         return iterationNodes(node);
       case "iteration": {
-        const { samples } = await readIterationSamples(node.store, node.runId, node.iteration);
+        const samples = await readIterationSamples(node.store, node.runId, node.iteration);
         return problemNodes(node.store, node.runId, node.iteration, samples);
       }
       case "problem": {
-        const { samples } = await readIterationSamples(node.store, node.runId, node.iteration);
+        const samples = await readIterationSamples(node.store, node.runId, node.iteration);
         return samplesOf(samples, node.problemId);
       }
       case "sample":

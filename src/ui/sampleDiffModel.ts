@@ -101,7 +101,10 @@ export function diffSpecsFor(sample: Extract<ProgramRef, { kind: "sample" }>): {
 
 // --- reading -------------------------------------------------------------------------------
 
-/** The problem sets of runs, loaded once per root (a tree of hundreds of folders takes a moment). */
+/**
+ * The problem sets of runs, loaded once per root (a tree of hundreds of folders takes a moment)
+ * until forgetProblemSets(), which the extension calls when problem files change.
+ */
 const problemSets = new Map<string, Promise<ProblemSet>>();
 
 export function forgetProblemSets(): void {

@@ -44,7 +44,7 @@ describe("UI models on a real run store (real Docker, ONNX Runtime, tfjs)", func
     const records = await readJsonl<SampleRecord>(iter1.samples);
     const kept = await readJsonl<KeptRecord>(iter1.kept);
     assert.ok(kept.length > 0, "the E-step of iteration 1 kept no program: the UI test has nothing to diff");
-    const { samples } = await readIterationSamples(made.store, made.runId, 1);
+    const samples = await readIterationSamples(made.store, made.runId, 1);
     const problems = problemNodes(made.store, made.runId, 1, samples);
     const evalRecords = await readJsonl<SampleRecord>(iter1.eval);
     assert.equal(problems.reduce((n, p) => n + p.samples, 0), records.length + evalRecords.length);
