@@ -1,7 +1,14 @@
-// Parsers for numeric command-line options, shared by every `restem` command. Each throws
-// commander's InvalidArgumentError, which commander reports as "option '--x <n>' argument 'y'
-// is invalid. must be ...", and the CLI exits with status 2.
+// What every `restem` command group shares: where it writes (CommandIo), and the parsers for
+// numeric options. Each parser throws commander's InvalidArgumentError, which commander reports
+// as "option '--x <n>' argument 'y' is invalid. must be ...", and the CLI exits with status 2.
 import { InvalidArgumentError } from "commander";
+
+/** Where a command group writes its output and its exit status (the process, or a test's capture). */
+export interface CommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  setExitCode: (code: number) => void;
+}
 
 /** An integer >= min. */
 export function integerAtLeast(min: number): (value: string) => number {

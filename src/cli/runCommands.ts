@@ -28,13 +28,8 @@ import {
   type RunOutcome,
 } from "../restem";
 import { Progress } from "./progress";
-import { integerAtLeast } from "./args";
+import { type CommandIo, integerAtLeast } from "./args";
 
-export interface RunCommandIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  setExitCode: (code: number) => void;
-}
 
 /** Exit code of a cancelled run (as for SIGINT). */
 const EXIT_CANCELLED = 130;
@@ -109,7 +104,7 @@ function cancelOnSigint(err: (text: string) => void): { signal: AbortSignal; dis
 }
 
 /** Executes (or resumes) a run with progress and SIGINT handling; prints the table. */
-async function execute(store: string, id: string, io: RunCommandIo): Promise<number> {
+async function execute(store: string, id: string, io: CommandIo): Promise<number> {
   const { signal, dispose } = cancelOnSigint(io.err);
   let outcome: RunOutcome;
   try {
@@ -132,7 +127,7 @@ interface RunOptions {
 }
 
 /** Adds `run`, `resume`, `eval` and `runs` to the program. */
-export function registerRunCommands(program: Command, io: RunCommandIo): void {
+export function registerRunCommands(program: Command, io: CommandIo): void {
   program
     .command("run")
     .description("start a ReST-EM run: evaluate the base model, then E-step, filter, M-step and evaluation per iteration")

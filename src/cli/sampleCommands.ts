@@ -17,13 +17,8 @@ import { loadModelConfig, loadModelWeights, loadTokenizer, type ModelConfig, typ
 import { generate } from "../sampler/generation";
 import { checkpointStamp, ensureOnnxModel } from "../sampler/onnxExport";
 import { type ExecutionProvider, OnnxDecoderSession } from "../sampler/session";
-import { integerAtLeast, numberIn } from "./args";
+import { type CommandIo, integerAtLeast, numberIn } from "./args";
 
-export interface SampleCommandIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  setExitCode: (code: number) => void;
-}
 
 
 
@@ -77,7 +72,7 @@ async function loadTfjsForward(): Promise<TfjsForward> {
   return forward as TfjsForward;
 }
 
-async function runForward(options: EngineOptions & { ids: number[]; engine: "onnx" | "tfjs" }, io: SampleCommandIo): Promise<void> {
+async function runForward(options: EngineOptions & { ids: number[]; engine: "onnx" | "tfjs" }, io: CommandIo): Promise<void> {
   const config = await loadModelConfig(options.model);
   const bad = options.ids.find((id) => id >= config.vocabSize);
   if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary (${config.vocabSize})`);
@@ -119,7 +114,7 @@ interface SampleOptions extends EngineOptions {
   progress?: boolean;
 }
 
-async function runSample(options: SampleOptions, io: SampleCommandIo): Promise<void> {
+async function runSample(options: SampleOptions, io: CommandIo): Promise<void> {
   if ((options.prompt === undefined) === (options.promptFile === undefined)) throw new Error("give exactly one of --prompt and --prompt-file");
   const prompt = options.prompt ?? fs.readFileSync(options.promptFile as string, "utf8");
   const config = await loadModelConfig(options.model);
@@ -166,7 +161,7 @@ function engineOptions(command: Command): Command {
 }
 
 /** Adds `forward` and `sample` to the program. */
-export function registerSampleCommands(program: Command, io: SampleCommandIo): void {
+export function registerSampleCommands(program: Command, io: CommandIo): void {
   engineOptions(program.command("forward").description("print the logits of the last position of a token sequence as JSON"))
     .requiredOption("--ids <ids>", "comma-separated token ids", tokenIds)
     .addOption(new Option("--engine <engine>", "inference engine").choices(["onnx", "tfjs"]).default("onnx"))

@@ -17,7 +17,7 @@ import type { StorageDType } from "../model/types";
 import { describeBackend, initBackend } from "../trainer/backend";
 import type { TrainExample } from "../trainer/loss";
 import { saveTrainedModel, train, type StepInfo } from "../trainer/train";
-import { integerAtLeast, positiveInteger, positiveNumber } from "./args";
+import { type CommandIo, integerAtLeast, positiveInteger, positiveNumber } from "./args";
 
 export interface TrainCommandOptions {
   model: string;
@@ -36,11 +36,6 @@ export interface TrainCommandOptions {
   quiet?: boolean;
 }
 
-export interface TrainCommandIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  setExitCode: (code: number) => void;
-}
 
 /** Encodes text to ids; the subset of ModelTokenizer this command needs. */
 export interface TextEncoder {
@@ -109,7 +104,7 @@ function formatStep(info: StepInfo): string {
 }
 
 /** Runs `restem train`; returns the exit code. Progress goes to err, the output path to out. */
-export async function runTrainCommand(options: TrainCommandOptions, io: Pick<TrainCommandIo, "out" | "err">): Promise<number> {
+export async function runTrainCommand(options: TrainCommandOptions, io: Pick<CommandIo, "out" | "err">): Promise<number> {
   if (options.full && options.loraRank !== undefined) throw new Error("--full and --lora-rank exclude each other");
   if (path.resolve(options.out) === path.resolve(options.model)) throw new Error("--out must differ from --model");
   const config = await loadModelConfig(options.model);
@@ -152,7 +147,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Tra
 
 
 /** Adds `restem train` to the program. */
-export function registerTrainCommand(program: Command, io: TrainCommandIo): void {
+export function registerTrainCommand(program: Command, io: CommandIo): void {
   program
     .command("train")
     .description("fine-tune a model on reward-weighted completions (ReST-EM M-step) and write a model directory")

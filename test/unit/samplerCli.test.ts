@@ -5,41 +5,15 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Command } from "commander";
 import { registerSampleCommands } from "../../src/cli/sampleCommands";
 import { parseModelConfig, randomWeights, saveModelDirectory } from "../../src/model";
 import type { ModelConfig, WeightMap } from "../../src/model/types";
 import { referenceLogits } from "../support/referenceDecoder";
 import { tempDir } from "../support/samplerFixture";
 import { maxAbsDiff } from "../support/tinyModel";
+import { runCommand, TINY_QWEN2_CONFIG, TOKENIZER_FIXTURE } from "../support/cliModel";
 
-const TOKENIZER_FIXTURE = path.resolve(__dirname, "../../../test/fixtures/model/tiny-tokenizer");
-
-const RAW_CONFIG = {
-  architectures: ["Qwen2ForCausalLM"],
-  model_type: "qwen2",
-  vocab_size: 512,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  rope_theta: 10000,
-  max_position_embeddings: 512,
-  tie_word_embeddings: true,
-  eos_token_id: 509,
-};
-
-async function runCli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = "";
-  let stderr = "";
-  let code = -1;
-  const program = new Command("restem").exitOverride().configureOutput({ writeErr: () => undefined });
-  registerSampleCommands(program, { out: (t) => (stdout += t), err: (t) => (stderr += t), setExitCode: (c) => (code = c) });
-  await program.parseAsync(["node", "restem", ...args]);
-  return { stdout, stderr, code };
-}
+const runCli = (args: string[]): Promise<{ stdout: string; stderr: string; code: number }> => runCommand(registerSampleCommands, args);
 
 describe("sampler: CLI commands", function () {
   this.timeout(20000);
@@ -50,7 +24,7 @@ describe("sampler: CLI commands", function () {
 
   before(async function () {
     if (!fs.existsSync(path.join(TOKENIZER_FIXTURE, "tokenizer.json"))) this.skip();
-    config = parseModelConfig(RAW_CONFIG, "config.json");
+    config = parseModelConfig(TINY_QWEN2_CONFIG, "config.json");
     weights = randomWeights(config, 5, 0.5);
     await saveModelDirectory(modelDir, config, weights, { dtype: "F32", tokenizerFrom: TOKENIZER_FIXTURE });
   });

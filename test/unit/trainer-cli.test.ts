@@ -7,39 +7,13 @@ import * as fs from "node:fs/promises";
 import { existsSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command } from "commander";
 import { readTrainingData, registerTrainCommand } from "../../src/cli/trainCommand";
 import { loadModelConfig, loadModelWeights, parseModelConfig, randomWeights, saveModelDirectory } from "../../src/model";
 import { tfjsForward } from "../../src/trainer/decoder";
 import { useBackend } from "./trainer-support";
+import { runCommand, TINY_QWEN2_CONFIG, TOKENIZER_FIXTURE } from "../support/cliModel";
 
-const TOKENIZER_FIXTURE = path.resolve(__dirname, "../../../test/fixtures/model/tiny-tokenizer");
-
-const RAW_CONFIG = {
-  architectures: ["Qwen2ForCausalLM"],
-  model_type: "qwen2",
-  vocab_size: 512,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  rope_theta: 10000,
-  max_position_embeddings: 512,
-  tie_word_embeddings: true,
-  eos_token_id: 509,
-};
-
-async function runCli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = "";
-  let stderr = "";
-  let code = -1;
-  const program = new Command("restem").exitOverride().configureOutput({ writeErr: () => undefined });
-  registerTrainCommand(program, { out: (t) => (stdout += t), err: (t) => (stderr += t), setExitCode: (c) => (code = c) });
-  await program.parseAsync(["node", "restem", ...args]);
-  return { stdout, stderr, code };
-}
+const runCli = (args: string[]): Promise<{ stdout: string; stderr: string; code: number }> => runCommand(registerTrainCommand, args);
 
 /** Splits on spaces: a stand-in tokenizer for the data-reading tests. */
 const wordEncoder = {
@@ -89,7 +63,7 @@ describe("restem train (CLI)", function () {
     if (!existsSync(path.join(TOKENIZER_FIXTURE, "tokenizer.json"))) this.skip();
     const modelDir = path.join(scratch, "base");
     const outDir = path.join(scratch, "trained");
-    const config = parseModelConfig(RAW_CONFIG, "config.json");
+    const config = parseModelConfig(TINY_QWEN2_CONFIG, "config.json");
     await saveModelDirectory(modelDir, config, randomWeights(config, 5, 0.5), { dtype: "F32", tokenizerFrom: TOKENIZER_FIXTURE });
     const data = path.join(scratch, "programs.jsonl");
     const line = (i: number): string => JSON.stringify({ prompt: `def f${i}(x):\n`, completion: `    return x + ${i}\n`, reward: 1 });
