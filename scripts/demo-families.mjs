@@ -6,18 +6,13 @@
 //   - human(): 1-3 correct programs in deliberately different, varied styles (sys.stdin parsing,
 //     a main() function, explicit loops, other variable names), standing in for human-written
 //     solutions, which rarely look like a model's own outputs.
-// Shared by scripts/make-demo-problems.mjs and scripts/train-demo-model.mjs; pure and seeded.
+// Shared by scripts/make-demo-problems.mjs and scripts/train-demo-model.mjs; pure and seeded
+// (the generator needs tsc's out/, as the other demo scripts do).
 
-/** mulberry32: a small seeded PRNG returning uniforms in [0, 1). */
-export function seededRandom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), state | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRequire } from "node:module";
+
+/** The project's seeded PRNG (mulberry32 of src/model, from tsc's out/: run `npm run build` first). */
+export const seededRandom = createRequire(import.meta.url)("../out/src/model").mulberry32;
 
 export const int = (r, low, high) => low + Math.floor(r() * (high - low + 1));
 export const pick = (r, items) => items[Math.floor(r() * items.length)];

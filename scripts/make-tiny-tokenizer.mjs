@@ -11,6 +11,7 @@
 // the special tokens. The corpus is seeded, so reruns reproduce the same files.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import tokenizers from "tokenizers";
@@ -22,16 +23,8 @@ const SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 const PROGRAM_COUNT = 90;
 const SEED = 20240607;
 
-/** mulberry32 PRNG: uniforms in [0, 1). */
-function seededRandom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), state | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (mulberry32 of src/model, from tsc's out/: run `npm run build` first). */
+const seededRandom = createRequire(import.meta.url)("../out/src/model").mulberry32;
 
 function pick(random, items) {
   return items[Math.floor(random() * items.length)];
