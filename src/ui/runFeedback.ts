@@ -21,13 +21,18 @@ export function statusText(event: RunEvent, previous: string): string {
   }
 }
 
+/** A run judges hundreds of samples a second: per-sample updates reach the window at most this often. */
+const SAMPLE_UPDATE_MS = 250;
+
 export class RunFeedback implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem("restem.status", vscode.StatusBarAlignment.Left, 10);
   private readonly disposables: vscode.Disposable[] = [this.item];
   private phaseText = "";
   private progress: { report(value: { message?: string; increment?: number }): void } | null = null;
   private progressDone: (() => void) | null = null;
+  /** The fraction of the phase last reported to the notification (its increments add up to it). */
   private fraction = 0;
+  private lastSampleUpdateMs = 0;
 
   constructor(
     private readonly session: RunSession,
@@ -63,6 +68,7 @@ export class RunFeedback implements vscode.Disposable {
   private onEvent(runId: string, event: RunEvent): void {
     const line = formatRunEvent(event);
     if (line !== null) this.output.appendLine(line);
+    if (event.type === "sample_judged" && !this.sampleUpdateDue(event.done, event.total)) return;
     this.phaseText = statusText(event, this.phaseText);
     this.render(runId);
     if (event.type === "phase_started") {
@@ -76,6 +82,14 @@ export class RunFeedback implements vscode.Disposable {
     } else if (event.type === "train_step") {
       this.progress?.report({ message: `iteration ${event.iteration}: M-step step ${event.step}, loss ${event.loss.toFixed(3)}` });
     }
+  }
+
+  /** True for the last sample of a phase, and at most every SAMPLE_UPDATE_MS otherwise. */
+  private sampleUpdateDue(done: number, total: number): boolean {
+    const now = Date.now();
+    if (done < total && now - this.lastSampleUpdateMs < SAMPLE_UPDATE_MS) return false;
+    this.lastSampleUpdateMs = now;
+    return true;
   }
 
   private onEnd(runId: string, outcome: RunOutcome | null, error: Error | null): void {
