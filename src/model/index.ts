@@ -11,6 +11,7 @@ export {
   isNormWeight,
   mulberry32,
   randomWeights,
+  randomWeightTensor,
   validateWeights,
   weightProblems,
 } from "./weights";
@@ -32,6 +33,7 @@ export {
 export type { SafetensorsContents, SafetensorsEntry, SafetensorsHeader } from "./safetensors";
 export {
   loadModelWeights,
+  planShards,
   saveModelDirectory,
   saveModelWeights,
   shardFileName,

@@ -198,13 +198,24 @@ export function randomWeights(
 ): WeightMap {
   const weights: WeightMap = new Map();
   for (const [name, shape] of expectedWeightShapes(config)) {
-    const streamSeed = tensorSeed(seed, name);
-    weights.set(
-      name,
-      isNormWeight(name)
-        ? randomTensor(shape, streamSeed, 1, options.normNoise ?? 0)
-        : randomTensor(shape, streamSeed, 0, scale),
-    );
+    weights.set(name, randomWeightTensor(name, shape, seed, scale, options));
   }
   return weights;
+}
+
+/**
+ * The one tensor `name` of randomWeights(config, seed, scale, options), drawn alone, so a large
+ * model can be generated and written a tensor at a time (scripts/make-random-model.mjs).
+ */
+export function randomWeightTensor(
+  name: string,
+  shape: number[],
+  seed: number,
+  scale = 0.02,
+  options: RandomWeightOptions = {},
+): WeightTensor {
+  const streamSeed = tensorSeed(seed, name);
+  return isNormWeight(name)
+    ? randomTensor(shape, streamSeed, 1, options.normNoise ?? 0)
+    : randomTensor(shape, streamSeed, 0, scale);
 }
