@@ -15,6 +15,7 @@
 import { createRequire } from "node:module";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
 const model = require("../out/src/model");
@@ -115,7 +116,7 @@ function option(args, name, fallback) {
   return at === -1 ? fallback : args[at + 1];
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const [shape, outDir] = args;
   if (shape === undefined || outDir === undefined || shape.startsWith("--")) {
