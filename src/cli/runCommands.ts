@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import { type Command, Option } from "commander";
 import {
+  assertRunInputs,
   createRunLocked,
   DEFAULT_CONFIG,
   evaluateModel,
@@ -166,6 +167,7 @@ export function registerRunCommands(program: Command, io: CommandIo): void {
     .option("--json", "print the metrics as one JSON line")
     .action(async (options: { model: string; problems: string; split: string; config?: string; json?: boolean }) => {
       const config = await configFromOptions({ config: options.config, model: options.model, problems: options.problems });
+      await assertRunInputs({ problems: options.problems, model: options.model }, "(command line)");
       const { signal, dispose } = cancelOnSigint(io.err);
       let bar: Progress | null = null;
       try {
