@@ -8,7 +8,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile, access, utimes } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { acquireRunLock, holderAlive, LOCK_FILE, processStartTime, readRunLock, releaseThreadLocks, RunLockedError, runLockAlive, type LockHolder } from "../../src/restem";
+import { acquireRunLock, createRun, holderAlive, LOCK_FILE, parseConfig, processStartTime, readRunLock, readStatus, releaseThreadLocks, RunLockedError, runLockAlive, runPaths, type LockHolder } from "../../src/restem";
+import { RunSession } from "../../src/ui/runSession";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 const LOCK_MODULE = path.join(REPO_ROOT, "out/src/restem/runLock.js");
@@ -148,5 +149,29 @@ describe("run lock: one process per run", function () {
     assert.equal(await runLockAlive(dir), true, "another thread of a live process holds it");
     await releaseThreadLocks(dir, { thread: 7 });
     assert.equal(await runLockAlive(dir), null);
+  });
+
+  it("the extension's run worker refuses a run that another process holds, naming its pid, and leaves its lock alone", async () => {
+    const store = path.join(dir, ".restem");
+    const config = parseConfig({ problems: path.join(REPO_ROOT, "examples/problems"), model: path.join(REPO_ROOT, "demo/model") }, "(test)");
+    const id = await createRun(store, config);
+    const runDir = runPaths(store, id).dir;
+    const script = `require(${JSON.stringify(LOCK_MODULE)}).acquireRunLock(${JSON.stringify(runDir)}).then(() => { console.log("held"); setTimeout(() => {}, 60000); });`;
+    const holder = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout.once("data", () => resolve()));
+      const status = await readFile(runPaths(store, id).status);
+      const session = new RunSession();
+      let failure: Error | null = null;
+      session.onEnd((_id, _outcome, error) => (failure = error));
+      const outcome = await session.resume(store, id).done;
+      assert.equal(outcome, null);
+      assert.match(String((failure as Error | null)?.message), new RegExp(`run ${id} is being run by process ${holder.pid}\\b`));
+      assert.equal((await readRunLock(runDir))?.pid, holder.pid, "the holder keeps its lock");
+      assert.ok((await readFile(runPaths(store, id).status)).equals(status), "status.json untouched");
+      assert.equal((await readStatus(runPaths(store, id)))?.status, "running");
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 });
