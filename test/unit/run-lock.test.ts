@@ -20,31 +20,47 @@ function holderOf(pid: number, start: string | null, token = "feedfacefeedface")
   return { pid, start, thread: 0, token, acquired: "2024-05-01T12:00:00.000Z" };
 }
 
-/** Starts `count` processes that each try to take `dir`'s lock at the same instant; resolves with each one's line. */
-async function race(dir: string, count: number): Promise<Array<{ pid: number; took: boolean; holder: number | null; message: string }>> {
+type RaceResult = { pid: number; took: boolean; holder: number | null; message: string };
+
+/**
+ * Starts `count` processes that each try to take `dir`'s lock at the same instant and print
+ * what happened; the winner keeps the lock until every racer has answered (however slowly
+ * each started), then releases it and exits.
+ */
+async function race(dir: string, count: number): Promise<RaceResult[]> {
   const at = Date.now() + 2500;
+  const release = path.join(dir, "release-now");
   const script = `
+    const fs = require("node:fs");
     const { acquireRunLock } = require(${JSON.stringify(LOCK_MODULE)});
     while (Date.now() < ${at}) {}
     acquireRunLock(${JSON.stringify(dir)}).then(
-      async (lock) => { console.log(JSON.stringify({ pid: process.pid, took: true, holder: process.pid, message: "" })); await new Promise((r) => setTimeout(r, 1500)); await lock.release(); },
+      async (lock) => {
+        console.log(JSON.stringify({ pid: process.pid, took: true, holder: process.pid, message: "" }));
+        while (!fs.existsSync(${JSON.stringify(release)})) await new Promise((r) => setTimeout(r, 20));
+        await lock.release();
+      },
       (error) => console.log(JSON.stringify({ pid: process.pid, took: false, holder: error.holder ? error.holder.pid : null, message: error.message })),
     );`;
-  const children = Array.from({ length: count }, () => {
+  const exits: Promise<void>[] = [];
+  const answers = Array.from({ length: count }, () => {
     const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    exits.push(new Promise((resolve) => child.on("exit", () => resolve())));
     let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    return new Promise<{ pid: number; took: boolean; holder: number | null; message: string }>((resolve, reject) => {
-      child.on("exit", () => {
-        try {
-          resolve(JSON.parse(out.trim()) as { pid: number; took: boolean; holder: number | null; message: string });
-        } catch {
-          reject(new Error(`a racer printed ${JSON.stringify(out)}`));
-        }
+    return new Promise<RaceResult>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("\n")) resolve(JSON.parse(out.trim()) as RaceResult);
       });
+      child.on("exit", () => reject(new Error(`a racer exited after printing ${JSON.stringify(out)}`)));
     });
   });
-  return Promise.all(children);
+  try {
+    return await Promise.all(answers);
+  } finally {
+    await writeFile(release, "");
+    await Promise.all(exits);
+  }
 }
 
 describe("run lock: one process per run", function () {
