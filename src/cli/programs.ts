@@ -27,8 +27,8 @@ function lookUp(set: ProblemSet, id: string): { problem: Problem | null; error: 
   try {
     const problem = findProblem(set, id);
     if (problem) return { problem, error: null };
-    const skipped = set.errors.find((e) => e.path.endsWith(`/${id}`) || e.path.endsWith(`\\${id}`));
-    return { problem: null, error: skipped ? `problem ${id} could not be loaded: ${skipped.message}` : `unknown problem_id ${JSON.stringify(id)}` };
+    const skipped = set.errors.find((e) => e.problemId !== undefined && (e.problemId === id || (e.split ? `${e.split}/${e.problemId}` === id : false)));
+    return { problem: null, error: skipped ? `problem ${id} was skipped: ${skipped.path}: ${skipped.message}` : `unknown problem_id ${JSON.stringify(id)}` };
   } catch (error) {
     return { problem: null, error: (error as Error).message };
   }

@@ -13,7 +13,8 @@
 import * as fs from "node:fs";
 import { type Command, Option } from "commander";
 import {
-  createRun,
+  assertRunInputs,
+  createRunLocked,
   DEFAULT_CONFIG,
   evaluateModel,
   executeRun,
@@ -25,6 +26,7 @@ import {
   summarizeIteration,
   type RestemConfig,
   type RunEvent,
+  type RunLock,
   type RunOutcome,
 } from "../restem";
 import { Progress } from "./progress";
@@ -103,12 +105,12 @@ function cancelOnSigint(err: (text: string) => void): { signal: AbortSignal; dis
   return { signal: controller.signal, dispose: () => process.off("SIGINT", onSigint) };
 }
 
-/** Executes (or resumes) a run with progress and SIGINT handling; prints the table. */
-async function execute(store: string, id: string, io: CommandIo): Promise<number> {
+/** Executes (or resumes) a run with progress and SIGINT handling; prints the table. `lock`: the run's lock when createRunLocked took it. */
+async function execute(store: string, id: string, io: CommandIo, lock?: RunLock): Promise<number> {
   const { signal, dispose } = cancelOnSigint(io.err);
   let outcome: RunOutcome;
   try {
-    outcome = await executeRun(store, id, { signal, onEvent: progressReporter(io.err) });
+    outcome = await executeRun(store, id, { signal, onEvent: progressReporter(io.err), lock });
   } finally {
     dispose();
   }
@@ -139,9 +141,9 @@ export function registerRunCommands(program: Command, io: CommandIo): void {
     .option("--store <dir>", "run store directory", ".restem")
     .action(async (options: RunOptions) => {
       const config = await configFromOptions(options);
-      const id = await createRun(options.store, config, { file: options.config ?? "(command line)" });
+      const { id, lock } = await createRunLocked(options.store, config, { file: options.config ?? "(command line)" });
       io.err(`run ${id} in ${options.store}\n`);
-      io.setExitCode(await execute(options.store, id, io));
+      io.setExitCode(await execute(options.store, id, io, lock));
     });
 
   program
@@ -165,6 +167,7 @@ export function registerRunCommands(program: Command, io: CommandIo): void {
     .option("--json", "print the metrics as one JSON line")
     .action(async (options: { model: string; problems: string; split: string; config?: string; json?: boolean }) => {
       const config = await configFromOptions({ config: options.config, model: options.model, problems: options.problems });
+      await assertRunInputs({ problems: options.problems, model: options.model }, "(command line)");
       const { signal, dispose } = cancelOnSigint(io.err);
       let bar: Progress | null = null;
       try {
@@ -197,7 +200,7 @@ export function registerRunCommands(program: Command, io: CommandIo): void {
   program
     .command("runs")
     .description("list the runs in the store with their metrics per iteration")
-    .option("--json", 'one line per run: {"id", "status", "iterations": [...]} (iteration 0 = the base model)')
+    .option("--json", 'one line per run: {"id", "status", "variant", "model", "problems", "iterations": [...], "error"} (iteration 0 = the base model)')
     .option("--store <dir>", "run store directory", ".restem")
     .action(async (options: { json?: boolean; store: string }) => {
       const runs = await listRuns(options.store);
@@ -211,9 +214,10 @@ export function registerRunCommands(program: Command, io: CommandIo): void {
             kept_fraction: m.kept_fraction,
             kept: m.kept,
           }));
-          io.out(JSON.stringify({ id: run.id, status: run.status, iterations }) + "\n");
+          io.out(JSON.stringify({ id: run.id, status: run.status, variant: run.variant, model: run.model, problems: run.problems, iterations, error: run.error }) + "\n");
         } else {
-          io.out(`${run.id}  ${run.status}\n`);
+          io.out(`${run.id}  ${run.status}${run.variant ? `  ${run.variant}` : ""}${run.model ? `  model ${run.model}` : ""}${run.problems ? `  problems ${run.problems}` : ""}\n`);
+          if (run.error !== null) io.out(`  cannot read the run: ${run.error}\n`);
           if (run.iterations.length > 0) io.out(formatSummaryTable(run.iterations).replace(/^/gm, "  "));
         }
       }

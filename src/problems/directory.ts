@@ -176,10 +176,11 @@ async function tryLoadProblemFolder(problemFolder: ProblemFolder): Promise<Probl
   try {
     return await loadProblemFolder(problemFolder);
   } catch (error) {
+    const named = { problemId: problemFolder.id, split: problemFolder.split };
     if (error instanceof ProblemFileError) {
-      return error.toLoadError();
+      return { ...error.toLoadError(), ...named };
     }
-    return { path: problemFolder.folder, message: `cannot load problem: ${(error as Error).message}` };
+    return { path: problemFolder.folder, message: `cannot load problem: ${(error as Error).message}`, ...named };
   }
 }
 

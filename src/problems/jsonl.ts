@@ -149,6 +149,16 @@ function parseLine(line: ByteLine, source: string, firstLineOfId: Map<string, nu
   return problem;
 }
 
+/** The problem_id of a line that failed to load, when the line is JSON with a usable one. */
+function problemIdOfLine(bytes: Buffer): string | null {
+  try {
+    const row = JSON.parse(bytes.toString("utf8")) as unknown;
+    return isJsonObject(row) ? readProblemId(row) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Loads every problem of an APPS JSONL file (unsorted; the caller sorts). */
 export async function loadProblemJsonl(filePath: string): Promise<Omit<ProblemSet, "root">> {
   const problems: Problem[] = [];
@@ -165,7 +175,8 @@ export async function loadProblemJsonl(filePath: string): Promise<Omit<ProblemSe
       if (!(error instanceof InvalidProblemData)) {
         throw error;
       }
-      errors.push({ path: source, message: error.message });
+      const problemId = problemIdOfLine(line.bytes);
+      errors.push(problemId === null ? { path: source, message: error.message } : { path: source, message: error.message, problemId, split: null });
     }
   }
   return { problems, errors };

@@ -53,6 +53,10 @@ export interface ProblemLoadError {
   path: string;
   /** What is wrong, in words a user can act on. */
   message: string;
+  /** The skipped problem's id where it is known (its folder name, or the line's problem_id). */
+  problemId?: string;
+  /** Its split folder, for problems of a split folder. */
+  split?: string | null;
 }
 
 /** Everything loaded from one directory tree or JSONL file. */

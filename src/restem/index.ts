@@ -38,7 +38,9 @@ export type { DecodeOptions, SampleBatch, SampleRequest } from "./policy";
 export {
   absoluteConfig,
   createRun,
+  createRunLocked,
   doneSummary,
+  iterationMetricsFromEvents,
   listRuns,
   loadStoreState,
   processAlive,
@@ -46,10 +48,17 @@ export {
   readRunConfig,
   readSplits,
   readStatus,
+  rebuildIterationMetrics,
   resolveRunId,
+  runnerAlive,
+  runnerPidAlive,
+  shownRunState,
   updateStatus,
 } from "./runs";
-export type { RunSummary, StoredEvent } from "./runs";
+export type { RunSummary, ShownRunState, StoredEvent } from "./runs";
+export { assertRunInputs, modelPathProblem, problemsPathProblem } from "./runInputs";
+export { acquireRunLock, holderAlive, LOCK_FILE, processStartTime, readRunLock, releaseThreadLocks, RunLock, RunLockedError, runLockAlive } from "./runLock";
+export type { LockHolder } from "./runLock";
 export { batchRuns, doneIndices, extractProgram, filterSamples, hashString, humanSolutions, missingRuns, normaliseProgram, sampleSeed } from "./samples";
 export type { FilterOptions, KeptRecord, SampleRecord, SamplingPhase } from "./samples";
 export { drawAndJudge, failedRecord, greedyPassRate, sampleRecord } from "./sampling";

@@ -12,7 +12,9 @@
 // resumed run (the same function) starts at the first piece without one and continues partial
 // sample files instead of redrawing them. The loop never imports vscode: callers watch it
 // through `onEvent` and stop it with an AbortSignal (it stops at the next safe point: between
-// sample batches, training steps or phases) and status.json says "cancelled".
+// sample batches, training steps or phases) and status.json says "cancelled". One process runs
+// a run at a time: executeRun takes the run's lock (runLock.ts) before it reads anything and
+// releases it when it returns.
 
 import * as fs from "node:fs/promises";
 import { loadProblems, type Problem } from "../problems";
@@ -24,7 +26,9 @@ import { runEvaluation } from "./evaluate";
 import { estepMetrics, type EStepMetrics, type IterationMetrics, type MStepMetrics } from "./metrics";
 import { buildExamples, CancelledError, runMStep, saveWeightsDir, startCheckpoint } from "./mstep";
 import { Policy } from "./policy";
-import { doneSummary, loadStoreState, processAlive, readIterationMetrics, readRunConfig, readSplits, readStatus, updateStatus, type StoredEvent } from "./runs";
+import { doneSummary, iterationRecord, loadStoreState, readIterationMetrics, readRunConfig, readSplits, readStatus, rebuildIterationMetrics, updateStatus, type StoredEvent } from "./runs";
+import { assertRunInputs } from "./runInputs";
+import { acquireRunLock, type RunLock } from "./runLock";
 import { filterSamples, humanSolutions, type KeptRecord, type SampleRecord } from "./samples";
 import { drawAndJudge, greedyPassRate, type Rewarder } from "./sampling";
 import { JsonlAppender, readJsonl, repairJsonl, runPaths, writeAtomic, writeJsonAtomic, type RunPaths } from "./store";
@@ -34,6 +38,10 @@ export interface ExecuteOptions {
   onEvent?: RunListener;
   /** Opens the reward function (default: the Docker sandbox Judge with the config's settings). */
   openRewarder?: (config: RestemConfig) => Promise<Rewarder & { close(): Promise<void> }>;
+  /** The run's lock, already held by this thread (createRunLocked); released when the run returns. */
+  lock?: RunLock;
+  /** Token of the run's lock handed over by another thread of this process (RunSession's worker adopts it). */
+  adoptLock?: string;
 }
 
 export interface RunOutcome {
@@ -60,13 +68,36 @@ interface Context {
 /** What a phase returns: its summary for phase_done, or null when it was cancelled. */
 type PhaseResult = Record<string, unknown> | null;
 
-/** Runs (or resumes) run `id` in `store` to its end, cancellation or failure. */
+/**
+ * Runs (or resumes) run `id` in `store` to its end, cancellation or failure. Throws
+ * RunLockedError, naming the holder's pid, when another process (or thread) runs it.
+ */
 export async function executeRun(store: string, id: string, options: ExecuteOptions = {}): Promise<RunOutcome> {
   const paths = runPaths(store, id);
+  const lock = options.lock ?? (await lockRun(paths, id, options.adoptLock));
+  try {
+    return await executeLocked(id, paths, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function lockRun(paths: RunPaths, id: string, adopt: string | undefined): Promise<RunLock> {
+  try {
+    return await acquireRunLock(paths.dir, { adopt });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`no run ${id} at ${paths.dir}`);
+    throw error;
+  }
+}
+
+async function executeLocked(id: string, paths: RunPaths, options: ExecuteOptions): Promise<RunOutcome> {
   const config = await readRunConfig(paths);
   const status = await readStatus(paths);
-  if (status?.status === "running" && processAlive(status.pid)) throw new Error(`run ${id} is being run by process ${status.pid}`);
+  await rebuildIterationMetrics(paths, config.iterations);
   if (status?.status === "completed") return { id, status: "completed", metrics: await readIterationMetrics(paths, config.iterations) };
+  // The base model and problems the run was created with must still be where config.json says.
+  await assertRunInputs(config, paths.config, ` (it moved or was deleted since the run was created: put it back, or set this field of ${paths.config} to where it is now, then resume run ${id})`);
 
   // The problems and the frozen splits.
   const set = await loadProblems(config.problems);
@@ -313,13 +344,7 @@ async function evaluatePhase(ctx: Context, i: number): Promise<PhaseResult> {
     onProblemError: problemErrorSink(ctx, i, "eval"),
   });
   if (metrics === null) return null;
-  const record: IterationMetrics = {
-    iteration: i,
-    model: i === 0 ? "base" : `iter-${i}/weights`,
-    estep: i === 0 ? null : (doneSummary(ctx.stored, { iteration: i, phase: "filter" }) as EStepMetrics | null),
-    mstep: i === 0 ? null : (doneSummary(ctx.stored, { iteration: i, phase: "mstep" }) as MStepMetrics | null),
-    eval: metrics,
-  };
+  const record = iterationRecord(i, doneSummary(ctx.stored, { iteration: i, phase: "filter" }), doneSummary(ctx.stored, { iteration: i, phase: "mstep" }), { ...metrics });
   await writeJsonAtomic(iter.metrics, record);
   return { ...metrics };
 }

@@ -4,7 +4,8 @@
 // Two kinds of writes, both crash-safe:
 //   * append-only JSONL (events.jsonl, samples.jsonl, kept.jsonl, eval.jsonl): each append is
 //     one write of whole lines followed by fsync, serialised per file. A kill can leave at most
-//     a partial last line; readers skip it and repairJsonl() cuts it off before appending again.
+//     a partial last line; readers skip it, and every JsonlAppender cuts it off (repairJsonl)
+//     before its first append, so a resumed run never appends onto a torn line.
 //   * whole files (config.json, status.json, splits.json, metrics.json): written to a temp file
 //     in the same directory, fsynced, then renamed over the target, so a reader sees the old or
 //     the new content, never half of one.
@@ -120,7 +121,11 @@ export async function readJson<T>(file: string): Promise<T | null> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-  return JSON.parse(text) as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new Error(`${file}: invalid JSON: ${(error as Error).message}`);
+  }
 }
 
 /** Parses JSONL text: complete lines only; a partial last line (no newline) or bad line is skipped. */
@@ -152,25 +157,47 @@ export async function readJsonl<T>(file: string): Promise<T[]> {
 
 /** Cuts a partial last line (left by a kill during an append) off a JSONL file; returns bytes removed. */
 export async function repairJsonl(file: string): Promise<number> {
-  let text: Buffer;
+  let handle: fs.FileHandle;
   try {
-    text = await fs.readFile(file);
+    handle = await fs.open(file, "r+");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
     throw error;
   }
-  const keep = text.lastIndexOf(0x0a) + 1;
-  if (keep === text.length) return 0;
-  await fs.truncate(file, keep);
-  return text.length - keep;
+  try {
+    const size = (await handle.stat()).size;
+    // Scan back from the end for the last newline, a chunk at a time (the files can be large).
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    let keep = 0;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await handle.read(chunk, 0, end - start, start);
+      const newline = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (newline >= 0) {
+        keep = start + newline + 1;
+        break;
+      }
+      end = start;
+    }
+    if (keep === size) return 0;
+    await handle.truncate(keep);
+    await handle.sync();
+    return size - keep;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
  * Appends JSON lines to one file with fsync, in call order. Lines queued while a write is in
  * flight are written together by the next one; flush() resolves when all queued lines are durable.
+ * Before its first write it cuts a partial last line (repairJsonl) that a killed writer left.
+ * Only the run's lock holder (runLock.ts) appends, so nothing else writes meanwhile.
  */
 export class JsonlAppender {
   private queue: string[] = [];
+  private repaired = false;
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
 
@@ -190,6 +217,10 @@ export class JsonlAppender {
     this.queue = [];
     try {
       await fs.mkdir(path.dirname(this.file), { recursive: true });
+      if (!this.repaired) {
+        await repairJsonl(this.file);
+        this.repaired = true;
+      }
       const handle = await fs.open(this.file, "a");
       try {
         await handle.appendFile(text, "utf8");
@@ -224,7 +255,7 @@ export interface RunStatus {
   current: { iteration: number; phase: string } | null;
   /** Error message when failed, reason when cancelled, else null. */
   message: string | null;
-  /** Process id of the process that last ran it. */
+  /** Process id of the process that last ran it (run.lock says who runs it now). */
   pid: number;
 }
 

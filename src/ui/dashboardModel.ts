@@ -6,12 +6,14 @@
 // takes records already read, so unit tests can feed them directly.
 
 import {
-  processAlive,
   readIterationMetrics,
   readJson,
   readJsonl,
   readStatus,
+  runnerAlive as runLockOrPidAlive,
+  runnerPidAlive,
   runPaths,
+  shownRunState,
   type IterationMetrics,
   type RunEvent,
   type RunStatus,
@@ -129,14 +131,16 @@ export interface DashboardRecords {
 }
 
 /** A process id is alive when it is this process (an in-process run) or another living one. */
-export function runnerAlive(pid: number): boolean {
-  return pid === process.pid || processAlive(pid);
-}
+export const runnerAlive: (pid: number) => boolean = runnerPidAlive;
 
-/** Reads run `runId` of `store` and builds the dashboard data; throws when there is no such run. */
+/**
+ * Reads run `runId` of `store` and builds the dashboard data; throws when there is no such run.
+ * The runner is alive when run.lock's holder is; without a lock file, `isAlive` judges status.json's pid.
+ */
 export async function loadDashboardData(store: string, runId: string, isAlive: (pid: number) => boolean = runnerAlive): Promise<DashboardData> {
   const paths = runPaths(store, runId);
   const status = await readStatus(paths);
+  const alive = await runLockOrPidAlive(paths, status, isAlive);
   const config = await readJson<{ variant?: unknown; iterations?: unknown }>(paths.config);
   if (status === null && config === null) throw new Error(`no run ${runId} in ${store}`);
   const iterations = configuredIterations(config, status);
@@ -144,7 +148,7 @@ export async function loadDashboardData(store: string, runId: string, isAlive: (
   const events = await readJsonl<StoredEvent>(paths.events);
   const trainLogs: TrainLogRecord[][] = [];
   for (let i = 1; i <= iterations; i++) trainLogs.push(await readJsonl<TrainLogRecord>(paths.iteration(i).train));
-  return buildDashboardData({ runId, status, config, metrics, events, trainLogs, isAlive });
+  return buildDashboardData({ runId, status, config, metrics, events, trainLogs, isAlive: () => alive });
 }
 
 /** Assembles the dashboard data from records already read. */
@@ -179,11 +183,9 @@ function configuredIterations(config: { iterations?: unknown } | null, status: R
   return status?.iterations ?? 0;
 }
 
-/** status.json's state, except that "running" with a dead pid is "interrupted" (no status.json: interrupted too). */
+/** status.json's state, except that "running" with a dead runner is "interrupted" (no status.json: interrupted too): the engine's shownRunState. */
 export function effectiveStatus(status: RunStatus | null, isAlive: (pid: number) => boolean): DashboardStatus {
-  if (status === null) return "interrupted";
-  if (status.status === "running" && !isAlive(status.pid)) return "interrupted";
-  return status.status;
+  return shownRunState(status, status !== null && isAlive(status.pid));
 }
 
 /** A finite number, or null. */

@@ -2,13 +2,16 @@
 // with executeRun in a worker thread (src/ui/runWorker.ts: training steps would otherwise block
 // the extension host), stops them at their next safe point, and fans their events out to the
 // views (tree, dashboard, status bar, progress, output channel). One run at a time: the E-step,
-// the sandbox and the trainer each want every core. Pure of vscode, so it is tested with the
-// real engine; also here, the one-line log format of run events for the output channel.
+// the sandbox and the trainer each want every core. A new run's lock (run.lock) is taken by
+// createRunLocked here and handed to the worker, so the run is never unlocked in between; a
+// lock the worker leaves behind (a crash of the thread) is removed when it ends. Pure of
+// vscode, so it is tested with the real engine; also here, the one-line log format of run
+// events for the output channel.
 
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import { createRun, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
+import { createRunLocked, releaseThreadLocks, runPaths, type RestemConfig, type RunEvent, type RunOutcome } from "../restem";
 import type { FromRunWorker, RunWorkerData, ToRunWorker } from "./runWorker";
 import { percent, phaseName } from "./runTreeModel";
 
@@ -56,8 +59,8 @@ export class RunSession {
   /** Creates a run from a validated config and starts it; `file` names the config in errors. */
   async start(store: string, config: RestemConfig, file: string): Promise<ActiveRun> {
     this.assertIdle();
-    const runId = await createRun(store, config, { file });
-    return this.execute(store, runId);
+    const { id, lock } = await createRunLocked(store, config, { file });
+    return this.execute(store, id, lock.handOff());
   }
 
   /** Continues a cancelled, failed or interrupted run from its first unfinished piece of work. */
@@ -85,7 +88,8 @@ export class RunSession {
     if (this.active !== null) throw new Error(`run ${this.active.runId} is still going: stop it (ReST-EM: Stop Run) or wait for it to finish`);
   }
 
-  private execute(store: string, runId: string): ActiveRun {
+  /** Runs `runId` in a worker thread; `lockToken`: the run's lock, handed over for the worker to adopt. */
+  private execute(store: string, runId: string, lockToken?: string): ActiveRun {
     const emit = (event: RunEvent): void => {
       for (const listener of this.eventListeners) {
         try {
@@ -95,13 +99,23 @@ export class RunSession {
         }
       }
     };
-    const worker = new Worker(runWorkerScript(), { workerData: { store, runId } satisfies RunWorkerData });
+    let worker: Worker;
+    try {
+      worker = new Worker(runWorkerScript(), { workerData: { store, runId, lockToken } satisfies RunWorkerData });
+    } catch (error) {
+      if (lockToken !== undefined) void releaseThreadLocks(runPaths(store, runId).dir, { token: lockToken });
+      throw error;
+    }
+    const threadId = worker.threadId;
     const done = new Promise<RunOutcome | null>((resolve) => {
       let ended = false;
       const end = (outcome: RunOutcome | null, error: Error | null): void => {
         if (ended) return;
         ended = true;
-        resolve(this.finish(runId, outcome, error));
+        // The worker releases the run's lock itself; one it left (it died) is removed here.
+        void releaseThreadLocks(runPaths(store, runId).dir, { token: lockToken, thread: threadId })
+          .catch(() => undefined)
+          .then(() => resolve(this.finish(runId, outcome, error)));
         void worker.terminate();
       };
       worker.on("message", (message: FromRunWorker) => {

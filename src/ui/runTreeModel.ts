@@ -11,6 +11,7 @@ import {
   readJson,
   readJsonl,
   readStatus,
+  runnerAlive as runLockOrPidAlive,
   runPaths,
   type IterationMetrics,
   type KeptRecord,
@@ -107,7 +108,8 @@ export async function loadRunNodes(store: string, activeRunIds: ReadonlySet<stri
       const status = await readStatus(paths);
       const config = await readJson<{ iterations?: number; variant?: string }>(paths.config);
       const iterations = config?.iterations ?? status?.iterations ?? 0;
-      const shown = activeRunIds.has(runId) ? "running" : displayStatus(status);
+      const alive = await runLockOrPidAlive(paths, status);
+      const shown = activeRunIds.has(runId) ? "running" : displayStatus(status, () => alive);
       nodes.push({
         kind: "run",
         store,

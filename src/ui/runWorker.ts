@@ -13,6 +13,8 @@ import { executeRun, type RunEvent, type RunOutcome } from "../restem";
 export interface RunWorkerData {
   store: string;
   runId: string;
+  /** The run's lock, handed over by the host (a run it just created); absent: the worker takes it. */
+  lockToken?: string;
 }
 
 export type FromRunWorker = { type: "event"; event: RunEvent } | { type: "end"; outcome: RunOutcome } | { type: "end"; error: { message: string; stack: string | null } };
@@ -22,13 +24,13 @@ export type ToRunWorker = { type: "stop" };
 function main(): void {
   const port = parentPort;
   if (port === null) throw new Error("runWorker.js runs only as a worker thread (RunSession starts it)");
-  const { store, runId } = workerData as RunWorkerData;
+  const { store, runId, lockToken } = workerData as RunWorkerData;
   const controller = new AbortController();
   port.on("message", (message: ToRunWorker) => {
     if (message.type === "stop") controller.abort();
   });
   const post = (message: FromRunWorker): void => port.postMessage(message);
-  executeRun(store, runId, { signal: controller.signal, onEvent: (event) => post({ type: "event", event }) }).then(
+  executeRun(store, runId, { signal: controller.signal, onEvent: (event) => post({ type: "event", event }), adoptLock: lockToken }).then(
     (outcome) => post({ type: "end", outcome }),
     (error: unknown) => {
       const failure = error instanceof Error ? error : new Error(String(error));
