@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import types
 
 MAX_HEADER_DIGITS = 12
 
@@ -202,8 +203,16 @@ def _encode_numpy(value, numpy_module, depth):
 
 
 def _encode_library_value(value, depth):
+    """Standard-library values. The mapping and sequence wrappers compare with lists, dicts and
+    strings exactly as the dict, list or str they wrap does, so they travel as that."""
     if isinstance(value, collections.deque):
         return ["dq", [encode_value(item, depth) for item in value]]
+    if isinstance(value, (collections.ChainMap, collections.UserDict, types.MappingProxyType)):
+        return encode_value(dict(value.items()), depth - 1)
+    if isinstance(value, collections.UserList):
+        return encode_value(list(value.data), depth - 1)
+    if isinstance(value, collections.UserString):
+        return encode_value(str(value.data), depth - 1)
     if isinstance(value, fractions.Fraction):
         return ["fr", encode_value(value.numerator, depth), encode_value(value.denominator, depth)]
     if isinstance(value, decimal.Decimal):

@@ -75,6 +75,16 @@ for value in ROUND_TRIPS:
     except Exception as error:  # noqa: BLE001 -- report every failure, not only the first
         check(False, "round trip of %r raised %r" % (value, error))
 
+# Wrappers travel as the dict, list or str they wrap (they compare as it does).
+import collections  # noqa: E402
+import types  # noqa: E402
+
+for value, plain in ((collections.ChainMap({1: 2}, {3: 4}), {3: 4, 1: 2}), (collections.UserDict({1: 2}), {1: 2}),
+                     (types.MappingProxyType({1: 2}), {1: 2}), (collections.UserList([5]), [5]),
+                     (collections.UserString("ab"), "ab")):
+    back = through_the_wire(value)
+    check(same(back, plain), "%r should come back as %r, came back as %r" % (value, plain, back))
+
 # Values restem does not rebuild become opaque, equal to nothing.
 for value in (np.matrix([[1]]), np.ma.array([1]), np.longdouble(1), np.datetime64("2020-01-01"),
               np.array([(1, 2)], dtype=[("a", "i8"), ("b", "i8")]), object()):
