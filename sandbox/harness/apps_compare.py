@@ -140,8 +140,8 @@ def official_passed(result):
     """How the evaluator's driver reads a per-test result: an array by its first element."""
     if isinstance(result, numpy.ndarray):
         if result.size == 0:
-            raise EmptyComparison("the comparison gave an empty array (%s); the official evaluator's "
-                                  "driver fails on it and gives no verdict" % (result.shape,))
+            raise EmptyComparison("the comparison gave an empty array (shape %s): the official evaluator's "
+                                  "driver cannot read it and records no verdict" % (result.shape,))
         result = result.item(0)
     return bool(result)
 
