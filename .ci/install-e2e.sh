@@ -15,8 +15,15 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# No pipes into early-exiting readers (head, grep -q) under pipefail: the reader may close
+# the pipe before the writer is done, the writer then dies of SIGPIPE or fails with EPIPE
+# ("error: broken pipe"), and pipefail turns that into a failed CI run. Capture, then test.
 have_package() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+first_line() {
+  printf '%s\n' "${1%%$'\n'*}"
 }
 
 missing=()
@@ -37,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 /usr/bin/chromium --version
-rg --version | head -n 1
+first_line "$(rg --version)"
 
 echo "=== code-server ($(date -u +%H:%M:%S))"
 bash scripts/install-code-server.sh

@@ -15,7 +15,13 @@ of sets (order and repetition ignored); the same with floats rounded to 3
 places.
 call-based: equality; equality with the first element of the expected list
 (the dataset wraps outputs in a list, but not always); a list of tuples equal
-to the expected list of lists.
+to the expected list of lists. The value compared is the program's own (numpy
+values keep their dtype and shape, see wire.py), so numpy's broadcasting
+comparisons give what they give there, and a comparison that raises (the
+truth value of a many-element array) scores -1. A comparison that yields an
+array counts as its first element, as the evaluator's driver
+(eval/test_one_solution.py) reads it; an empty one is -1 (there, reading its
+first element fails and the problem gets no verdict at all).
 
 `strict_*` are what a careful judge would do: standard input compares lines
 after removing trailing whitespace and trailing blank lines; call-based
@@ -126,10 +132,17 @@ def strict_standard_input(lines, expected):
 # ---------------------------------------------------------------- call-based
 
 
-def _truthy(result):
-    """The evaluator appends whatever `==` gave; a numpy array counts as all of its elements."""
+class EmptyComparison(Exception):
+    """`output == expected` gave an empty array: the evaluator's driver has no verdict for it."""
+
+
+def official_passed(result):
+    """How the evaluator's driver reads a per-test result: an array by its first element."""
     if isinstance(result, numpy.ndarray):
-        return bool(numpy.all(result))
+        if result.size == 0:
+            raise EmptyComparison("the comparison gave an empty array (shape %s): the official evaluator's "
+                                  "driver cannot read it and records no verdict" % (result.shape,))
+        result = result.item(0)
     return bool(result)
 
 
@@ -144,21 +157,30 @@ def apps_call_based(output, expected):
     result = output == expected
     accepted = "equal"
     if isinstance(expected, list) and expected:
-        if not _truthy_or_raise(result):
+        # `a or b`: raises on a many-element array, as in the evaluator.
+        if not bool(result):
             result = output == expected[0]
             accepted = "equal_first_expected"
     try:
-        if isinstance(output[0], tuple) and not _truthy_or_raise(result):
+        if isinstance(output[0], tuple) and not bool(result):
             result = [list(item) for item in output] == expected[0]
             accepted = "tuples_as_lists"
     except Exception:
         pass
-    return accepted if _truthy(result) else None
+    return accepted if official_passed(result) else None
 
 
-def _truthy_or_raise(result):
-    # `a or b` on a many-element numpy array raises ValueError, as in the evaluator.
-    return bool(result)
+def _plain(value):
+    """numpy scalars as the Python values they hold, inside containers too (strict mode)."""
+    if isinstance(value, numpy.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    return value
 
 
 def _strict_equal(left, right):
@@ -179,6 +201,7 @@ def _strict_equal(left, right):
 def strict_call_based(output, expected):
     """Exact value equality (booleans are not numbers); the unwrapped form only for [x]."""
     expected = int_keyed_expected(expected)
+    output = _plain(output)
     if _strict_equal(output, expected):
         return "strict_equal"
     if isinstance(expected, list) and len(expected) == 1 and _strict_equal(output, expected[0]):

@@ -41,11 +41,12 @@ describe("sandbox judge: adversarial programs (real Docker)", function () {
   });
 
   it("caps runaway output without waiting for the time limit", async () => {
-    const started = Date.now();
     const verdict = await attack(lines("while True:", "    print('x' * 4096)"));
     assert.deepEqual(verdict.results, [-1]);
-    assert.match(verdict.error ?? "", /printed more than/);
-    assert.ok(Date.now() - started < 2000, "output cap should trigger before the 2 s limit");
+    // The cap, not a time limit, ended the program. (No wall-clock bound: on a loaded
+    // machine the same run can take longer than the 2 s per-test limit in real time.)
+    assert.match(verdict.details[0] ?? "", /printed more than/);
+    assert.doesNotMatch(verdict.details[0] ?? "", /TimeoutException|global time limit/);
   });
 
   it("fails a program that leaves a background process and kills it", async () => {

@@ -18,6 +18,13 @@ export function labelOf(verdict: Verdict): Label {
   return false;
 }
 
+/** Extra attempts for a program whose only failure is a time limit. */
+const TIMING_RETRIES = 2;
+
+function timedOut(verdict: Verdict): boolean {
+  return verdict.results.includes(-1) && /TimeoutException|time limit/.test(`${verdict.error} ${verdict.details.join(" ")}`);
+}
+
 interface Case {
   problem: Problem;
   code: string;
@@ -50,9 +57,18 @@ describe("sandbox judge: agreement with the official APPS evaluator (real Docker
       generated.forEach((g, i) => cases.push({ problem, code: g.code, expected: g.result, what: `${problem.id} generated #${i}` }));
     }
     const verdicts = await judge.judgeAll(cases.map(({ problem, code }) => ({ problem, code })));
-    const disagreements = cases
-      .map((c, i) => ({ ...c, got: labelOf(verdicts[i]), error: verdicts[i].error }))
-      .filter((c) => c.got !== c.expected);
+    const disagreements: (Case & { got: Label; error: string | null })[] = [];
+    for (const [i, c] of cases.entries()) {
+      let verdict = verdicts[i];
+      // Time limits are wall-clock (README): a slow but correct program (4184 human #5 sieves
+      // 10^7 numbers in about 3 s) can overrun 4 s on a loaded machine. Judge such a program
+      // again, alone, before calling it a disagreement; a real semantic difference stays one.
+      for (let retry = 1; retry <= TIMING_RETRIES && labelOf(verdict) !== c.expected && timedOut(verdict); retry++) {
+        console.log(`      ${c.what}: ${verdict.error}; judging it again (${retry}/${TIMING_RETRIES})`);
+        verdict = await judge.judge(c.problem, c.code);
+      }
+      if (labelOf(verdict) !== c.expected) disagreements.push({ ...c, got: labelOf(verdict), error: verdict.error });
+    }
     const human = cases.filter((c) => c.what.includes("human")).length;
     console.log(`      agreement: ${cases.length - disagreements.length}/${cases.length} (${human} human solutions, ${cases.length - human} generated programs)`);
     for (const d of disagreements) console.log(`      disagreement: ${d.what}: official ${d.expected}, restem ${d.got} (${d.error})`);
