@@ -44,3 +44,26 @@ export {
 export type { SaveModelDirectoryOptions, SaveWeightsOptions, ShardIndex } from "./checkpoint";
 export { loadTokenizer } from "./tokenizer";
 export type { DecodeOptions, EncodeOptions, ModelTokenizer } from "./tokenizer";
+export {
+  GENERATION_CONFIG_FILE,
+  loadGenerationConfig,
+  parseGenerationConfig,
+  resolveSpecialTokens,
+} from "./generationConfig";
+export type {
+  ExplicitSpecialTokens,
+  GenerationConfig,
+  ResolvedSpecialTokens,
+  SamplingDefaults,
+  SpecialTokenInputs,
+} from "./generationConfig";
+export {
+  CHAT_TEMPLATE_FILE,
+  ChatTemplate,
+  chatTemplateTextOf,
+  endOfTurnTokenId,
+  loadChatTemplate,
+  specialTokenTextsOf,
+  TOKENIZER_CONFIG_FILE,
+} from "./chatTemplate";
+export type { ChatMessage, ChatRole, ChatTrainingText, RenderOptions, SpecialTokenTexts } from "./chatTemplate";

@@ -6,6 +6,7 @@
 import { existsSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { Decoder, Tokenizer } from "tokenizers";
+import { GENERATION_CONFIG_FILE, parseGenerationConfig } from "./generationConfig";
 
 export interface EncodeOptions {
   /** Apply the tokenizer's post-processor (e.g. prepend BOS). Default true, as in transformers. */
@@ -180,9 +181,13 @@ export async function loadTokenizer(dir: string): Promise<ModelTokenizer> {
   }
   const { native, json } = await loadNativeTokenizer(file);
   const sources: SpecialTokenSources = {
-    generationConfig: await readOptionalJson(path.join(dir, "generation_config.json")),
+    generationConfig: await readOptionalJson(path.join(dir, GENERATION_CONFIG_FILE)),
     modelConfig: await readOptionalJson(path.join(dir, "config.json")),
     tokenizerConfig: await readOptionalJson(path.join(dir, "tokenizer_config.json")),
   };
+  if (sources.generationConfig !== null) {
+    // Refuses a malformed eos/pad/bos id, naming the file and field, rather than skipping it.
+    parseGenerationConfig(sources.generationConfig, path.join(dir, GENERATION_CONFIG_FILE));
+  }
   return wrapTokenizer(native, specialTokenIdsOf(json), sources);
 }
