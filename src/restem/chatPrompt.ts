@@ -1,8 +1,9 @@
 // The "chat" prompt format for instruct models: a problem becomes a user message (the
 // question, its starter code, and the instruction to read standard input or to complete the
 // named function), after an optional system prompt, rendered with the checkpoint's own chat
-// template; the program is taken from the reply's first fenced code block. The M-step trains
-// on the same rendering, with the answer written as one ```python block. See docs/config.md.
+// template. The program is taken from the reply by samples.ts's extractProgram (its first
+// fenced block). The M-step trains on the same rendering, with the answer written as one
+// ```python block. See docs/config.md and docs/model-files.md.
 
 import type { ChatMessage, ChatTemplate, ChatTrainingText } from "../model";
 import type { Problem } from "../problems";
@@ -63,21 +64,4 @@ export function chatTrainingText(
   endOfTurn: string | null,
 ): ChatTrainingText {
   return template.splitForTraining(chatMessages(problem, system), chatAnswer(program), endOfTurn, CHAT_TEMPLATE_VARIABLES);
-}
-
-const OPENING_FENCE = /(^|\n)[ \t]*```[^\n`]*\r?\n/;
-
-/**
- * The program in a chat reply: the body of the first fenced code block (whatever its language
- * tag); an unclosed block (the reply hit the token limit) runs to the end of the reply; a reply
- * with no fence is taken whole. Text up to a closing </think> is dropped first.
- */
-export function extractProgram(reply: string): string {
-  const thinkEnd = reply.lastIndexOf("</think>");
-  const text = thinkEnd < 0 ? reply : reply.slice(thinkEnd + "</think>".length);
-  const open = OPENING_FENCE.exec(text);
-  if (open === null) return text.trim() === "" ? "" : text.replace(/^\s*\n/, "");
-  const body = text.slice(open.index + open[0].length);
-  const close = /(^|\n)[ \t]*```/.exec(body);
-  return close === null ? body : body.slice(0, close.index + close[1].length);
 }

@@ -86,6 +86,14 @@ export interface JudgeConfig {
   strict: boolean;
 }
 
+/** How problems are put to the model: APPS few-shot text or the checkpoint's chat template. */
+export interface PromptConfig {
+  format: "apps" | "chat";
+  /** System prompt for the chat format (null = none). */
+  system: string | null;
+  fewShot: FewShotExample[];
+}
+
 export interface RestemConfig {
   /** APPS directory tree or JSONL file. */
   problems: string;
@@ -99,7 +107,7 @@ export interface RestemConfig {
   filter: FilterConfig;
   mstep: MStepConfig;
   evaluation: EvaluationConfig;
-  prompt: { fewShot: FewShotExample[] };
+  prompt: PromptConfig;
   judge: JudgeConfig;
 }
 
@@ -151,6 +159,8 @@ export const DEFAULT_CONFIG: RestemConfig = {
     trainGreedy: true, // greedy pass@1 on the training problems too (train–test gap)
   },
   prompt: {
+    format: "apps", // "apps": the paper's few-shot text (base models); "chat": the model's chat template
+    system: null, // system prompt for the chat format (null = none)
     fewShot: [], // worked examples before every question (APPS format)
   },
   judge: {
@@ -219,6 +229,10 @@ class Reader {
     if (typeof value === "string" && value.length > 0) return value;
     this.fail(key, `must be a non-empty string, got ${JSON.stringify(value)}`);
     return fallback;
+  }
+
+  nullableString(key: string, fallback: string | null): string | null {
+    return this.raw[key] === null ? null : this.raw[key] === undefined ? fallback : this.string(key, fallback ?? "");
   }
 
   boolean(key: string, fallback: boolean): boolean {
@@ -299,7 +313,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
   const f = r.child("filter", ["maxPerProblem", "dedupe"]);
   const m = r.child("mstep", ["restart", "lr", "epochs", "batchSize", "gradAccumSteps", "maxSeqLen", "loraRank", "patience", "evalInterval"]);
   const e = r.child("evaluation", ["passK", "samples", "temperature", "topP", "trainGreedy"]);
-  const p = r.child("prompt", ["fewShot"]);
+  const p = r.child("prompt", ["format", "system", "fewShot"]);
   const j = r.child("judge", ["concurrency", "strict"]);
   const config: RestemConfig = {
     problems: r.raw.problems === undefined ? base.problems : r.string("problems", base.problems),
@@ -348,7 +362,11 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
       topP: e.number("topP", base.evaluation.topP, { above: 0, max: 1 }),
       trainGreedy: e.boolean("trainGreedy", base.evaluation.trainGreedy),
     },
-    prompt: { fewShot: p.raw.fewShot === undefined ? base.prompt.fewShot : readFewShot(p) },
+    prompt: {
+      format: p.choice("format", base.prompt.format, ["apps", "chat"] as const),
+      system: p.nullableString("system", base.prompt.system),
+      fewShot: p.raw.fewShot === undefined ? base.prompt.fewShot : readFewShot(p),
+    },
     judge: {
       concurrency: j.nullableNumber("concurrency", base.judge.concurrency, { integer: true, min: 1 }),
       strict: j.boolean("strict", base.judge.strict),
@@ -357,6 +375,12 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
   const tooLarge = config.evaluation.passK.filter((k) => k > Math.max(1, config.evaluation.samples));
   if (tooLarge.length > 0) {
     problems.push(`evaluation.passK: k = ${tooLarge.join(", ")} exceeds evaluation.samples (${config.evaluation.samples}); pass@k needs n >= k samples`);
+  }
+  if (config.prompt.format === "chat" && config.prompt.fewShot.length > 0) {
+    problems.push('prompt.fewShot: worked examples are for prompt.format "apps"; the chat format puts each problem alone');
+  }
+  if (config.prompt.format === "apps" && config.prompt.system !== null) {
+    problems.push('prompt.system: a system prompt needs prompt.format "chat"');
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return config;

@@ -5,10 +5,15 @@
 //
 //   [few-shot examples, each in the same format followed by its answer]
 //   "\nQUESTION:\n" + question + "\n" + starter code + "\nUse Call-Based format" | "\nUse Standard Input format" + "\nANSWER:\n"
+//
+// or, with prompt.format "chat", the checkpoint's own chat template (src/restem/chatPrompt.ts).
+// Every phase (E-step, evaluation, validation, the M-step's examples, SFT) gets its text from
+// one PromptBuilder.
 
-import { mulberry32 } from "../model";
+import { endOfTurnTokenId, loadChatTemplate, mulberry32, type ChatTemplate, type ModelTokenizer } from "../model";
 import { qualifiedProblemId, type Problem } from "../problems";
-import type { FewShotExample, SplitConfig } from "./config";
+import { CHAT_TEMPLATE_VARIABLES, chatTrainingText, renderChatPrompt } from "./chatPrompt";
+import type { FewShotExample, PromptConfig, SplitConfig } from "./config";
 
 /** Problem ids of each split, frozen in the run store as splits.json. */
 export interface SplitIds {
@@ -111,4 +116,62 @@ export function buildPrompt(problem: Pick<Problem, "question" | "starterCode" | 
 export function fitPrompt(promptIds: readonly number[], maxPositions: number, maxNewTokens: number): number[] {
   const budget = Math.max(1, maxPositions - maxNewTokens);
   return promptIds.length <= budget ? [...promptIds] : promptIds.slice(promptIds.length - budget);
+}
+
+/** A training pair: the loss goes on `completion` only. */
+export interface TrainingText {
+  prompt: string;
+  completion: string;
+  /** The completion already ends in its end-of-turn token (chat); else EOS is appended (APPS). */
+  endsTurn: boolean;
+}
+
+/** The one source of prompt text for a run, in the format the run's config chose. */
+export interface PromptBuilder {
+  readonly format: PromptConfig["format"];
+  /** The text the sampler continues for `problem`. */
+  prompt(problem: Problem): string;
+  /** The M-step's text for a kept (or human) `program` of `problem`. */
+  training(problem: Problem, program: string): TrainingText;
+  /** The prompt text holds its own special tokens (a chat template's BOS): encode without adding any. */
+  readonly promptHasSpecialTokens: boolean;
+  /** Token ids that end a sample besides the model's EOS ids (the template's end of turn). */
+  readonly stopTokenIds: readonly number[];
+}
+
+/** The APPS few-shot format (the paper's). */
+export function appsPromptBuilder(fewShot: readonly FewShotExample[]): PromptBuilder {
+  return {
+    format: "apps",
+    prompt: (problem) => buildPrompt(problem, fewShot),
+    training: (problem, program) => ({ prompt: buildPrompt(problem, fewShot), completion: program, endsTurn: false }),
+    promptHasSpecialTokens: false,
+    stopTokenIds: [],
+  };
+}
+
+/** The chat format: `template` with an optional system prompt; stops on the template's end of turn. */
+export function chatPromptBuilder(template: ChatTemplate, system: string | null, tokenizer: Pick<ModelTokenizer, "specialTokenIds" | "idToToken" | "tokenToId">): PromptBuilder {
+  const endOfTurnId = endOfTurnTokenId(template, tokenizer, CHAT_TEMPLATE_VARIABLES);
+  const endOfTurn = endOfTurnId === null ? null : tokenizer.idToToken(endOfTurnId) ?? null;
+  return {
+    format: "chat",
+    prompt: (problem) => renderChatPrompt(template, problem, system),
+    training: (problem, program) => ({ ...chatTrainingText(template, problem, system, program, endOfTurn), endsTurn: endOfTurn !== null }),
+    promptHasSpecialTokens: true,
+    stopTokenIds: endOfTurnId === null ? [] : [endOfTurnId],
+  };
+}
+
+/** The builder for a run: APPS, or chat with `modelDir`'s template (an error when it has none). */
+export async function openPromptBuilder(config: PromptConfig, modelDir: string, tokenizer: ModelTokenizer): Promise<PromptBuilder> {
+  if (config.format === "apps") return appsPromptBuilder(config.fewShot);
+  const template = await loadChatTemplate(modelDir);
+  if (template === null) {
+    throw new Error(
+      `prompt.format is "chat" but ${modelDir} has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); ` +
+        `use prompt.format "apps" for a base model`,
+    );
+  }
+  return chatPromptBuilder(template, config.system, tokenizer);
 }

@@ -7,8 +7,8 @@
 import * as path from "node:path";
 import { loadProblems, type Problem } from "../problems";
 import { Judge } from "../sandbox/judge";
-import type { FewShotExample, RestemConfig, SamplingConfig, EvaluationConfig } from "./config";
-import { runProblemId } from "./dataset";
+import type { RestemConfig, SamplingConfig, EvaluationConfig } from "./config";
+import { runProblemId, type PromptBuilder } from "./dataset";
 import { countByProblem, evalMetrics, type EvalMetrics } from "./metrics";
 import { Policy } from "./policy";
 import type { SampleRecord } from "./samples";
@@ -20,7 +20,7 @@ export interface EvaluationInput {
   train: readonly Problem[] | null;
   sampling: SamplingConfig;
   evaluation: EvaluationConfig;
-  fewShot: readonly FewShotExample[];
+  prompts: PromptBuilder;
   runSeed: number;
   iteration: number;
   /** Records already in eval.jsonl. */
@@ -69,7 +69,7 @@ export async function runEvaluation(policy: Policy, rewarder: Rewarder, input: E
       runSeed: input.runSeed,
       phase: greedy ? "eval-greedy" : "eval-sampled",
       iteration: input.iteration,
-      fewShot: input.fewShot,
+      prompts: input.prompts,
       existing,
       tag: { kind: pass.kind, split: pass.split },
       signal: input.signal,
@@ -113,12 +113,13 @@ export async function evaluateModel(options: EvaluateModelOptions): Promise<{ me
   const judge = await Judge.open({ concurrency: options.config.judge.concurrency ?? undefined, strict: options.config.judge.strict, onLog: options.log });
   try {
     await policy.useModelDir(options.model);
+    const prompts = await policy.openPrompts(options.config.prompt);
     const metrics = await runEvaluation(policy, judge, {
       test,
       train: null,
       sampling: options.config.sampling,
       evaluation: options.config.evaluation,
-      fewShot: options.config.prompt.fewShot,
+      prompts,
       runSeed: options.config.seed,
       iteration: 0,
       existing: [],

@@ -10,8 +10,10 @@
 //   const runs = await listRuns(".restem");
 
 export { assertRunnable, ConfigError, DEFAULT_CONFIG, loadConfigFile, parseConfig } from "./config";
-export type { EvaluationConfig, FewShotExample, FilterConfig, JudgeConfig, MStepConfig, RestemConfig, Restart, SamplingConfig, SamplingDevice, SplitConfig, Variant } from "./config";
-export { assignSplits, buildPrompt, carve, fitPrompt, questionBlock, resolveSplit, runProblemId } from "./dataset";
+export type { EvaluationConfig, FewShotExample, FilterConfig, JudgeConfig, MStepConfig, PromptConfig, RestemConfig, Restart, SamplingConfig, SamplingDevice, SplitConfig, Variant } from "./config";
+export { appsPromptBuilder, assignSplits, buildPrompt, carve, chatPromptBuilder, fitPrompt, openPromptBuilder, questionBlock, resolveSplit, runProblemId } from "./dataset";
+export type { PromptBuilder, TrainingText } from "./dataset";
+export { chatAnswer, chatInstruction, chatMessages, chatUserMessage, renderChatPrompt } from "./chatPrompt";
 export type { SplitIds } from "./dataset";
 export { EventLog, isWorkDone, nextWork, storeStateFrom, workKey, workPlan } from "./events";
 export type { DurableEvent, Phase, ProgressEvent, RunEvent, RunListener, StoreState, WorkItem } from "./events";

@@ -20,7 +20,7 @@ import * as fs from "node:fs/promises";
 import { loadProblems, type Problem } from "../problems";
 import { Judge } from "../sandbox/judge";
 import type { RestemConfig } from "./config";
-import { resolveSplit, runProblemId } from "./dataset";
+import { resolveSplit, runProblemId, type PromptBuilder } from "./dataset";
 import { EventLog, nextWork, workKey, workPlan, type Phase, type RunListener, type WorkItem } from "./events";
 import { runEvaluation } from "./evaluate";
 import { estepMetrics, type EStepMetrics, type IterationMetrics, type MStepMetrics } from "./metrics";
@@ -56,6 +56,7 @@ interface Context {
   paths: RunPaths;
   events: EventLog;
   policy: Policy;
+  prompts: PromptBuilder;
   rewarder: Rewarder;
   train: Problem[];
   validation: Problem[];
@@ -128,7 +129,8 @@ async function executeLocked(id: string, paths: RunPaths, options: ExecuteOption
       ? await options.openRewarder(config)
       : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
     policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads, device: config.sampling.device });
-    const ctx: Context = { config, paths, events, policy, rewarder, train, validation, test, byId, stored, signal: options.signal };
+    const prompts = await policy.openPrompts(config.prompt);
+    const ctx: Context = { config, paths, events, policy, prompts, rewarder, train, validation, test, byId, stored, signal: options.signal };
     for (const item of plan.slice(plan.findIndex((w) => workKey(w) === workKey(first)))) {
       if (options.signal?.aborted) break;
       current = item;
@@ -227,7 +229,7 @@ async function eStep(ctx: Context, i: number): Promise<PhaseResult> {
     runSeed: ctx.config.seed,
     phase: "estep",
     iteration: i,
-    fewShot: ctx.config.prompt.fewShot,
+    prompts: ctx.prompts,
     existing,
     signal: ctx.signal,
     onRecord: recordSink(ctx, file, i, "estep"),
@@ -262,7 +264,7 @@ async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
   const restart = ctx.config.variant === "sft" ? "base" : ctx.config.mstep.restart;
   const startDir = startCheckpoint(i, restart, ctx.config.model, (j) => ctx.paths.iteration(j).weights);
   const kept = await readJsonl<KeptRecord>(iter.kept);
-  const { examples } = await buildExamples(kept, ctx.byId, ctx.config.prompt.fewShot, ctx.policy);
+  const { examples } = await buildExamples(kept, ctx.byId, ctx.prompts, ctx.policy);
   const start = startDir === ctx.config.model ? "base" : `iter-${i - 1}`;
   if (examples.length === 0) {
     // Nothing to learn from: this iteration's model is its starting point.
@@ -277,7 +279,7 @@ async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
       ? null
       : async (weights: Parameters<Policy["useWeights"]>[0], index: number): Promise<number> => {
           await ctx.policy.useWeights(weights, `validation:${i}:${index}`);
-          return greedyPassRate(ctx.policy, ctx.rewarder, ctx.validation, { decode, fewShot: ctx.config.prompt.fewShot, runSeed: ctx.config.seed, iteration: i, signal: ctx.signal });
+          return greedyPassRate(ctx.policy, ctx.rewarder, ctx.validation, { decode, prompts: ctx.prompts, runSeed: ctx.config.seed, iteration: i, signal: ctx.signal });
         };
   let lastLoss: number | null = null;
   // An M-step always restarts from its start checkpoint, so its step log starts over too.
@@ -335,7 +337,7 @@ async function evaluatePhase(ctx: Context, i: number): Promise<PhaseResult> {
     train: ctx.config.evaluation.trainGreedy ? ctx.train : null,
     sampling: ctx.config.sampling,
     evaluation: ctx.config.evaluation,
-    fewShot: ctx.config.prompt.fewShot,
+    prompts: ctx.prompts,
     runSeed: ctx.config.seed,
     iteration: i,
     existing,

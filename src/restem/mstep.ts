@@ -15,8 +15,8 @@ import { loadModelWeights, type ModelConfig, type WeightMap } from "../model";
 import type { Problem } from "../problems";
 import type { TrainExample } from "../trainer/loss";
 import { saveTrainedModel, train, type StepInfo, type TrainResult } from "../trainer/train";
-import type { FewShotExample, MStepConfig, Restart } from "./config";
-import { buildPrompt } from "./dataset";
+import type { MStepConfig, Restart } from "./config";
+import type { PromptBuilder } from "./dataset";
 import type { KeptRecord } from "./samples";
 
 /**
@@ -66,27 +66,28 @@ export class EarlyStopping {
 
 /** Encodes prompts and programs; the Policy does it with the model's tokenizer. */
 export interface ExampleEncoder {
-  promptIds(text: string, maxNewTokens: number): Promise<number[]>;
-  completionIds(code: string): Promise<number[]>;
+  promptIds(text: string, maxNewTokens: number, options?: { addSpecialTokens?: boolean }): Promise<number[]>;
+  completionIds(text: string, options?: { appendEos?: boolean }): Promise<number[]>;
 }
 
 /** The M-step's training examples: (few-shot prompt + question, kept program + EOS, reward). */
 export async function buildExamples(
   kept: readonly KeptRecord[],
   problemsById: ReadonlyMap<string, Problem>,
-  fewShot: readonly FewShotExample[],
+  prompts: PromptBuilder,
   encoder: ExampleEncoder,
 ): Promise<{ examples: TrainExample[]; skipped: string[] }> {
   const examples: TrainExample[] = [];
   const skipped: string[] = [];
   for (const record of kept) {
     const problem = problemsById.get(record.problem_id);
-    const completionIds = problem ? await encoder.completionIds(record.code) : [];
+    const text = problem ? prompts.training(problem, record.code) : null;
+    const completionIds = text ? await encoder.completionIds(text.completion, { appendEos: !text.endsTurn }) : [];
     if (!problem || completionIds.length === 0) {
       skipped.push(`${record.problem_id}#${record.index}`);
       continue;
     }
-    const promptIds = await encoder.promptIds(buildPrompt(problem, fewShot), 0);
+    const promptIds = await encoder.promptIds(text?.prompt ?? "", 0, { addSpecialTokens: !prompts.promptHasSpecialTokens });
     examples.push({ promptIds, completionIds, reward: record.reward });
   }
   return { examples, skipped };

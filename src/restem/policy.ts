@@ -14,8 +14,8 @@ import { loadModelConfig, loadModelWeights, loadTokenizer, type ModelConfig, typ
 import { generate } from "../sampler/generation";
 import { checkpointStamp, ensureOnnxModel, isOnnxExportCurrent, onnxCacheDir, onnxWeightsStamp, updateOnnxWeights, writeOnnxModel } from "../sampler/onnxExport";
 import { cudaAvailability, OnnxDecoderSession, type ExecutionProvider } from "../sampler/session";
-import type { SamplingDevice } from "./config";
-import { fitPrompt } from "./dataset";
+import type { PromptConfig, SamplingDevice } from "./config";
+import { fitPrompt, openPromptBuilder, type PromptBuilder } from "./dataset";
 
 export interface DecodeOptions {
   temperature: number;
@@ -47,10 +47,13 @@ export function resolveDevice(device: SamplingDevice): ExecutionProvider {
 export class Policy {
   private session: OnnxDecoderSession | null = null;
   private stamp: string | null = null;
+  /** Ids that end a sample besides the model's EOS ids (the chat template's end of turn). */
+  private extraStopIds: readonly number[] = [];
 
   private constructor(
     readonly config: ModelConfig,
     readonly tokenizer: ModelTokenizer,
+    private readonly baseModelDir: string,
     private readonly onnxRoot: string,
     private readonly threads: number | null,
     /** The ONNX Runtime execution provider every session of this policy uses. */
@@ -61,11 +64,19 @@ export class Policy {
   static async open(baseModelDir: string, onnxRoot: string, options: { threads: number | null; device?: SamplingDevice }): Promise<Policy> {
     const config = await loadModelConfig(baseModelDir);
     const tokenizer = await loadTokenizer(baseModelDir);
-    return new Policy(config, tokenizer, onnxRoot, options.threads, resolveDevice(options.device ?? "auto"));
+    return new Policy(config, tokenizer, baseModelDir, onnxRoot, options.threads, resolveDevice(options.device ?? "auto"));
   }
 
   get eosTokenIds(): readonly number[] {
-    return this.tokenizer.eosTokenIds.length > 0 ? this.tokenizer.eosTokenIds : this.config.eosTokenIds;
+    const base = this.tokenizer.eosTokenIds.length > 0 ? this.tokenizer.eosTokenIds : this.config.eosTokenIds;
+    return [...new Set([...base, ...this.extraStopIds])];
+  }
+
+  /** The prompt builder for `config` on the base model; sampling then also stops on its stop ids. */
+  async openPrompts(config: PromptConfig): Promise<PromptBuilder> {
+    const prompts = await openPromptBuilder(config, this.baseModelDir, this.tokenizer);
+    this.extraStopIds = prompts.stopTokenIds;
+    return prompts;
   }
 
   /** The export directory (one per config). */
@@ -99,17 +110,23 @@ export class Policy {
     this.stamp = stamp;
   }
 
-  /** Token ids of a prompt, cut from the left to leave room for maxNewTokens. */
-  async promptIds(text: string, maxNewTokens: number): Promise<number[]> {
-    const ids = await this.tokenizer.encode(text);
+  /**
+   * Token ids of a prompt, cut from the left to leave room for maxNewTokens. A chat prompt
+   * holds its own special tokens and is encoded with addSpecialTokens false.
+   */
+  async promptIds(text: string, maxNewTokens: number, options: { addSpecialTokens?: boolean } = {}): Promise<number[]> {
+    const ids = await this.tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens ?? true });
     return fitPrompt(ids, this.config.maxPositionEmbeddings, maxNewTokens);
   }
 
-  /** Token ids of a training target: the program without special tokens, then EOS. */
-  async completionIds(code: string): Promise<number[]> {
-    const ids = await this.tokenizer.encode(code, { addSpecialTokens: false });
+  /**
+   * Token ids of a training target without added special tokens, then EOS unless `appendEos`
+   * is false (a chat answer already ends in its end-of-turn token).
+   */
+  async completionIds(text: string, options: { appendEos?: boolean } = {}): Promise<number[]> {
+    const ids = await this.tokenizer.encode(text, { addSpecialTokens: false });
     const eos = this.eosTokenIds[0];
-    if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos);
+    if ((options.appendEos ?? true) && eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos);
     return ids;
   }
 

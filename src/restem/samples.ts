@@ -161,12 +161,21 @@ export function doneIndices(records: readonly { problem_id: string; index: numbe
   return done;
 }
 
+const OPENING_FENCE = /(^|\n)[ \t]*```[^\n`]*\r?\n/;
+const CLOSING_FENCE = /(^|\n)[ \t]*```/;
+
 /**
- * The program in a generated text: the first fenced code block when the model wrote one
- * (```python ... ```), else the text itself.
+ * The program in a generated text (either prompt format): the body of the first fenced code
+ * block, whatever its language tag; a block left open (the text hit the token limit) runs to
+ * the end; a text without a fence is taken whole, less leading blank lines. Anything up to a
+ * closing </think> (a reasoning model's thoughts) is dropped first.
  */
 export function extractProgram(text: string): string {
-  const fenced = /```[a-zA-Z0-9_+-]*\n([\s\S]*?)(?:```|$)/.exec(text);
-  const program = fenced ? fenced[1] : text;
-  return program.replace(/^\n+/, "");
+  const thinkEnd = text.lastIndexOf("</think>");
+  const reply = thinkEnd < 0 ? text : text.slice(thinkEnd + "</think>".length);
+  const open = OPENING_FENCE.exec(reply);
+  if (open === null) return reply.trim() === "" ? "" : reply.replace(/^\s*\n/, "");
+  const body = reply.slice(open.index + open[0].length);
+  const close = CLOSING_FENCE.exec(body);
+  return close === null ? body : body.slice(0, close.index + close[1].length);
 }

@@ -7,8 +7,7 @@
 
 import type { Problem } from "../problems";
 import type { Verdict } from "../sandbox/judge";
-import { buildPrompt, runProblemId } from "./dataset";
-import type { FewShotExample } from "./config";
+import { runProblemId, type PromptBuilder } from "./dataset";
 import type { DecodeOptions, Policy, SampleBatch } from "./policy";
 import { batchRuns, doneIndices, extractProgram, missingRuns, sampleSeed, type SamplePhaseKind, type SampleRecord, type SamplingPhase } from "./samples";
 
@@ -26,7 +25,8 @@ export interface DrawOptions {
   runSeed: number;
   phase: SamplingPhase;
   iteration: number;
-  fewShot: readonly FewShotExample[];
+  /** The run's prompt format (APPS few-shot text or the chat template). */
+  prompts: PromptBuilder;
   /** Records already on disk (a resumed phase draws only the missing indices). */
   existing: readonly SampleRecord[];
   /** Extra fields stamped on every record (eval: kind and split). */
@@ -106,7 +106,9 @@ export async function drawAndJudge(policy: Policy, rewarder: Rewarder, options: 
     if (options.signal?.aborted) break;
     let promptIds: number[];
     try {
-      promptIds = await policy.promptIds(buildPrompt(problem, options.fewShot), options.decode.maxNewTokens);
+      promptIds = await policy.promptIds(options.prompts.prompt(problem), options.decode.maxNewTokens, {
+        addSpecialTokens: !options.prompts.promptHasSpecialTokens,
+      });
     } catch (error) {
       const message = (error as Error).message;
       await options.onProblemError?.(problemId, message);
@@ -166,7 +168,7 @@ export async function greedyPassRate(
   policy: Policy,
   rewarder: Rewarder,
   problems: readonly Problem[],
-  options: { decode: DecodeOptions; fewShot: readonly FewShotExample[]; runSeed: number; iteration: number; signal?: AbortSignal },
+  options: { decode: DecodeOptions; prompts: PromptBuilder; runSeed: number; iteration: number; signal?: AbortSignal },
 ): Promise<number> {
   if (problems.length === 0) return 0;
   const { records } = await drawAndJudge(policy, rewarder, {
@@ -177,7 +179,7 @@ export async function greedyPassRate(
     runSeed: options.runSeed,
     phase: "validation",
     iteration: options.iteration,
-    fewShot: options.fewShot,
+    prompts: options.prompts,
     existing: [],
     signal: options.signal,
     onRecord: () => undefined,

