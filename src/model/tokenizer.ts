@@ -1,12 +1,14 @@
 // Loads a model directory's Hugging Face "fast" tokenizer (tokenizer.json) through the
 // official `tokenizers` bindings and wraps it in the small interface the sampler and the
-// trainer need, with end/beginning-of-sequence ids gathered from generation_config.json,
-// config.json and tokenizer_config.json.
+// trainer need, with end-of-sequence, beginning-of-sequence and padding ids gathered from
+// generation_config.json, config.json and tokenizer_config.json (precedence in
+// generationConfig.ts resolveSpecialTokens and docs/model-files.md).
 
 import { existsSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { Decoder, Tokenizer } from "tokenizers";
-import { GENERATION_CONFIG_FILE, parseGenerationConfig } from "./generationConfig";
+import { specialTokenTextsOf, type SpecialTokenTexts } from "./chatTemplate";
+import { GENERATION_CONFIG_FILE, parseGenerationConfig, resolveSpecialTokens, type GenerationConfig, type ResolvedSpecialTokens } from "./generationConfig";
 
 export interface EncodeOptions {
   /** Apply the tokenizer's post-processor (e.g. prepend BOS). Default true, as in transformers. */
@@ -30,6 +32,10 @@ export interface ModelTokenizer {
   /** Every id that ends generation, deduplicated (may be empty). */
   eosTokenIds: number[];
   bosTokenId: number | null;
+  /** Padding id: the first source naming one, else the first EOS id, else null. */
+  padTokenId: number | null;
+  /** Which file each special id came from, for the record. */
+  specialTokenSources: ResolvedSpecialTokens["sources"];
   /** Ids of added tokens marked special in tokenizer.json. */
   specialTokenIds: ReadonlySet<number>;
 }
@@ -71,49 +77,36 @@ export function specialTokenIdsOf(tokenizerJson: JsonObject): Set<number> {
   return ids;
 }
 
-/** A *_token_id field: a number, a list of numbers, or absent. */
+/** A config.json *_token_id field (a number, a list of numbers, or absent); loadModelConfig checks it strictly. */
 function idsFromField(value: unknown): number[] {
   const values = Array.isArray(value) ? value : [value];
   return values.filter((item): item is number => typeof item === "number" && Number.isInteger(item) && item >= 0);
 }
 
-/** A tokenizer_config.json *_token field: "<|x|>" or {"content": "<|x|>", ...}. */
-function tokenText(value: unknown): string | undefined {
-  if (typeof value === "string") {
-    return value;
-  }
-  if (isJsonObject(value) && typeof value["content"] === "string") {
-    return value["content"];
-  }
-  return undefined;
-}
-
 /** The files that may name special ids; any may be null. */
 export interface SpecialTokenSources {
-  generationConfig: JsonObject | null;
+  generationConfig: GenerationConfig | null;
   modelConfig: JsonObject | null;
-  tokenizerConfig: JsonObject | null;
+  tokenizerConfig: SpecialTokenTexts | null;
 }
 
-/** End-of-sequence ids from all sources, generation_config.json first, deduplicated. */
-export function resolveEosTokenIds(sources: SpecialTokenSources, tokenToId: (token: string) => number | undefined): number[] {
-  const ids = [...idsFromField(sources.generationConfig?.["eos_token_id"]), ...idsFromField(sources.modelConfig?.["eos_token_id"])];
-  const eosText = tokenText(sources.tokenizerConfig?.["eos_token"]);
-  const fromText = eosText === undefined ? undefined : tokenToId(eosText);
-  if (fromText !== undefined) {
-    ids.push(fromText);
-  }
-  return [...new Set(ids)];
-}
-
-/** The beginning-of-sequence id from the first source that names one, else null. */
-export function resolveBosTokenId(sources: SpecialTokenSources, tokenToId: (token: string) => number | undefined): number | null {
-  const fromConfigs = [...idsFromField(sources.generationConfig?.["bos_token_id"]), ...idsFromField(sources.modelConfig?.["bos_token_id"])];
-  if (fromConfigs.length > 0) {
-    return fromConfigs[0];
-  }
-  const bosText = tokenText(sources.tokenizerConfig?.["bos_token"]);
-  return (bosText === undefined ? undefined : tokenToId(bosText)) ?? null;
+/** The special ids by the precedence of resolveSpecialTokens (docs/model-files.md). */
+export function specialTokensOf(sources: SpecialTokenSources, tokenToId: (token: string) => number | undefined): ResolvedSpecialTokens {
+  const model = sources.modelConfig;
+  const texts = sources.tokenizerConfig;
+  const idOf = (text: string | null | undefined): number | undefined => (text === null || text === undefined ? undefined : tokenToId(text));
+  return resolveSpecialTokens({
+    generationConfig: sources.generationConfig,
+    modelConfig:
+      model === null
+        ? null
+        : {
+            eosTokenIds: idsFromField(model["eos_token_id"]),
+            padTokenId: idsFromField(model["pad_token_id"])[0] ?? null,
+            bosTokenId: idsFromField(model["bos_token_id"])[0] ?? null,
+          },
+    tokenizerConfigIds: { eos: idOf(texts?.eos_token), pad: idOf(texts?.pad_token), bos: idOf(texts?.bos_token) },
+  });
 }
 
 /** Reads and checks tokenizer.json's JSON, then has the bindings load it. */
@@ -148,6 +141,7 @@ function wrapTokenizer(native: Tokenizer, specialTokenIds: Set<number>, sources:
   const tokenToId = (token: string): number | undefined => native.tokenToId(token) ?? undefined;
   const idToToken = (id: number): string | undefined =>
     Number.isInteger(id) && id >= 0 ? native.idToToken(id) ?? undefined : undefined;
+  const special = specialTokensOf(sources, tokenToId);
   return {
     async encode(text: string, options: EncodeOptions = {}): Promise<number[]> {
       const encoding = await native.encode(text, null, { addSpecialTokens: options.addSpecialTokens ?? true });
@@ -167,8 +161,10 @@ function wrapTokenizer(native: Tokenizer, specialTokenIds: Set<number>, sources:
     tokenToId,
     idToToken,
     vocabSize: native.getVocabSize(true),
-    eosTokenIds: resolveEosTokenIds(sources, tokenToId),
-    bosTokenId: resolveBosTokenId(sources, tokenToId),
+    eosTokenIds: special.eosTokenIds,
+    bosTokenId: special.bosTokenId,
+    padTokenId: special.padTokenId,
+    specialTokenSources: special.sources,
     specialTokenIds,
   };
 }
@@ -180,14 +176,16 @@ export async function loadTokenizer(dir: string): Promise<ModelTokenizer> {
     throw new Error(`${dir}: no tokenizer.json (restem needs a Hugging Face "fast" tokenizer file)`);
   }
   const { native, json } = await loadNativeTokenizer(file);
+  // generation_config.json and tokenizer_config.json are checked strictly: a malformed id or
+  // token is an error naming the file and the field, never skipped.
+  const generationFile = path.join(dir, GENERATION_CONFIG_FILE);
+  const generationJson = await readOptionalJson(generationFile);
+  const tokenizerConfigFile = path.join(dir, "tokenizer_config.json");
+  const tokenizerConfig = await readOptionalJson(tokenizerConfigFile);
   const sources: SpecialTokenSources = {
-    generationConfig: await readOptionalJson(path.join(dir, GENERATION_CONFIG_FILE)),
+    generationConfig: generationJson === null ? null : parseGenerationConfig(generationJson, generationFile),
     modelConfig: await readOptionalJson(path.join(dir, "config.json")),
-    tokenizerConfig: await readOptionalJson(path.join(dir, "tokenizer_config.json")),
+    tokenizerConfig: tokenizerConfig === null ? null : specialTokenTextsOf(tokenizerConfig, tokenizerConfigFile),
   };
-  if (sources.generationConfig !== null) {
-    // Refuses a malformed eos/pad/bos id, naming the file and field, rather than skipping it.
-    parseGenerationConfig(sources.generationConfig, path.join(dir, GENERATION_CONFIG_FILE));
-  }
   return wrapTokenizer(native, specialTokenIdsOf(json), sources);
 }

@@ -111,6 +111,26 @@ describe("model generation_config.json: files", () => {
     assert.deepEqual((await loadGenerationConfig(dir))?.eosTokenIds, [3]);
   });
 
+  it("gives loadTokenizer's ids by the same precedence, with their sources", async () => {
+    await fs.copyFile(path.join(TINY_TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
+    await fs.writeFile(path.join(dir, "generation_config.json"), JSON.stringify({ eos_token_id: 511, pad_token_id: 509 }));
+    await fs.writeFile(path.join(dir, "config.json"), JSON.stringify({ eos_token_id: 509, bos_token_id: 510, pad_token_id: 510 }));
+    await fs.writeFile(path.join(dir, "tokenizer_config.json"), JSON.stringify({ eos_token: "<|endoftext|>" }));
+    const tokenizer = await loadTokenizer(dir);
+    assert.deepEqual([tokenizer.eosTokenIds, tokenizer.padTokenId, tokenizer.bosTokenId], [[511, 509], 509, 510]);
+    assert.deepEqual(tokenizer.specialTokenSources, {
+      eos: ["generation_config.json eos_token_id", "config.json eos_token_id"],
+      pad: "generation_config.json pad_token_id",
+      bos: "config.json bos_token_id",
+    });
+  });
+
+  it("makes loadTokenizer refuse a malformed token text in tokenizer_config.json", async () => {
+    await fs.copyFile(path.join(TINY_TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
+    await fs.writeFile(path.join(dir, "tokenizer_config.json"), JSON.stringify({ eos_token: 509 }));
+    await assert.rejects(loadTokenizer(dir), /tokenizer_config\.json: "eos_token" must be a string, \{"content": string\} or null \(got 509\)/);
+  });
+
   it("makes loadTokenizer refuse a malformed id rather than skip it", async () => {
     await fs.copyFile(path.join(TINY_TOKENIZER, "tokenizer.json"), path.join(dir, "tokenizer.json"));
     await fs.writeFile(path.join(dir, "generation_config.json"), JSON.stringify({ eos_token_id: [509, "511"] }));
