@@ -72,11 +72,13 @@ async function loadTfjsForward(): Promise<TfjsForward> {
   return forward as TfjsForward;
 }
 
-/** The memory preflight of the tfjs forward pass (src/trainer/preflight.ts, loaded lazily like the engine). */
+/** The memory preflight of the tfjs forward pass on wasm (src/trainer/preflight.ts, loaded lazily like the engine). */
 async function preflightTfjsForward(config: ModelConfig, tokens: number): Promise<void> {
   const preflightModule = "../trainer/preflight";
+  const backendModule = "../trainer/backend";
   const preflight = (await import(preflightModule)) as typeof import("../trainer/preflight");
-  preflight.preflightForward(config, tokens);
+  const backend = (await import(backendModule)) as typeof import("../trainer/backend");
+  if (backend.activeBackendName() === "wasm") preflight.preflightForward(config, tokens);
 }
 
 type ForwardOptions = EngineOptions & { ids: number[]; engine: "onnx" | "tfjs"; ignoreMemoryCheck?: boolean };
@@ -87,8 +89,8 @@ async function runForward(options: ForwardOptions, io: CommandIo): Promise<void>
   if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary (${config.vocabSize})`);
   let logits: Float32Array;
   if (options.engine === "tfjs") {
-    if (!options.ignoreMemoryCheck) await preflightTfjsForward(config, options.ids.length);
     const forward = await loadTfjsForward();
+    if (!options.ignoreMemoryCheck) await preflightTfjsForward(config, options.ids.length);
     logits = forward(config, await loadModelWeights(options.model), options.ids);
   } else {
     const session = await openOnnx(options, config);
