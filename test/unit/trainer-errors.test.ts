@@ -127,6 +127,26 @@ describe("trainer failures: the real wasm backend", function () {
     );
   });
 
+  it("a gradient worker whose wasm backend aborts fails training with a named error; the process lives", async () => {
+    const config = parseModelConfig(tinyConfig(), "tiny config.json");
+    // The worker (not this thread, whose backend is already set up) starts with a full heap.
+    process.env.RESTEM_WASM_RESERVE_FREE_MB = "0";
+    try {
+      await assert.rejects(train(config, randomWeights(config, 3), copyTaskExamples(4, 32), { epochs: 1, batchSize: 4, workers: 2 }), (e: TrainerError) => {
+        assert.equal(e.code, "RESTEM_WORKER_FAILED");
+        assert.match(e.message, /^\[RESTEM_WORKER_FAILED\] gradient worker 1: /);
+        assert.match(e.message, /backend said: \[RESTEM_(WASM_ABORTED|OUT_OF_MEMORY)\] /);
+        return true;
+      });
+    } finally {
+      delete process.env.RESTEM_WASM_RESERVE_FREE_MB;
+    }
+    // This thread's backend is untouched.
+    const y = tf.add(tf.scalar(1), tf.scalar(2));
+    assert.equal(y.dataSync()[0], 3);
+    y.dispose();
+  });
+
   it("a gradient worker that exits becomes a named error", async () => {
     const worker = new Worker("process.exit(3)", { eval: true });
     const code = await new Promise<number>((resolve) => worker.on("exit", resolve));
