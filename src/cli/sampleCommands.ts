@@ -72,13 +72,25 @@ async function loadTfjsForward(): Promise<TfjsForward> {
   return forward as TfjsForward;
 }
 
-async function runForward(options: EngineOptions & { ids: number[]; engine: "onnx" | "tfjs" }, io: CommandIo): Promise<void> {
+/** The memory preflight of the tfjs forward pass on wasm (src/trainer/preflight.ts, loaded lazily like the engine). */
+async function preflightTfjsForward(config: ModelConfig, tokens: number): Promise<void> {
+  const preflightModule = "../trainer/preflight";
+  const backendModule = "../trainer/backend";
+  const preflight = (await import(preflightModule)) as typeof import("../trainer/preflight");
+  const backend = (await import(backendModule)) as typeof import("../trainer/backend");
+  if (backend.activeBackendName() === "wasm") preflight.preflightForward(config, tokens);
+}
+
+type ForwardOptions = EngineOptions & { ids: number[]; engine: "onnx" | "tfjs"; ignoreMemoryCheck?: boolean };
+
+async function runForward(options: ForwardOptions, io: CommandIo): Promise<void> {
   const config = await loadModelConfig(options.model);
   const bad = options.ids.find((id) => id >= config.vocabSize);
   if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary (${config.vocabSize})`);
   let logits: Float32Array;
   if (options.engine === "tfjs") {
     const forward = await loadTfjsForward();
+    if (!options.ignoreMemoryCheck) await preflightTfjsForward(config, options.ids.length);
     logits = forward(config, await loadModelWeights(options.model), options.ids);
   } else {
     const session = await openOnnx(options, config);
@@ -165,7 +177,8 @@ export function registerSampleCommands(program: Command, io: CommandIo): void {
   engineOptions(program.command("forward").description("print the logits of the last position of a token sequence as JSON"))
     .requiredOption("--ids <ids>", "comma-separated token ids", tokenIds)
     .addOption(new Option("--engine <engine>", "inference engine").choices(["onnx", "tfjs"]).default("onnx"))
-    .action(async (options: EngineOptions & { ids: number[]; engine: "onnx" | "tfjs" }) => {
+    .option("--ignore-memory-check", "run the tfjs engine even when the memory preflight says it will not fit")
+    .action(async (options: ForwardOptions) => {
       await runForward(options, io);
       io.setExitCode(0);
     });

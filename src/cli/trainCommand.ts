@@ -16,7 +16,9 @@ import { loadModelConfig, loadModelWeights, loadTokenizer } from "../model";
 import type { StorageDType } from "../model/types";
 import { describeBackend, initBackend } from "../trainer/backend";
 import type { TrainExample } from "../trainer/loss";
-import { saveTrainedModel, train, type StepInfo } from "../trainer/train";
+import { defaultReplicaCount } from "../trainer/parallel";
+import { preflightTraining } from "../trainer/preflight";
+import { DEFAULT_TRAIN_OPTIONS, saveTrainedModel, train, type StepInfo } from "../trainer/train";
 import { type CommandIo, integerAtLeast, positiveInteger, positiveNumber } from "./args";
 
 export interface TrainCommandOptions {
@@ -33,6 +35,8 @@ export interface TrainCommandOptions {
   maxSeqLen?: number;
   dtype?: StorageDType;
   seed?: number;
+  workers?: number;
+  ignoreMemoryCheck?: boolean;
   quiet?: boolean;
 }
 
@@ -99,6 +103,11 @@ export async function readTrainingData(file: string, tokenizer: TextEncoder, eos
   return examples;
 }
 
+/** Tokens of the longest example (prompt + completion): the padded batch width at most. */
+function longestExample(examples: readonly TrainExample[]): number {
+  return examples.reduce((longest, e) => Math.max(longest, e.promptIds.length + e.completionIds.length), 1);
+}
+
 function formatStep(info: StepInfo): string {
   return `step ${info.step} epoch ${info.epoch + 1} loss ${info.loss.toFixed(4)} lr ${info.lr.toExponential(2)} grad-norm ${info.gradNorm.toFixed(3)} ${Math.round(info.tokensPerSecond)} tok/s\n`;
 }
@@ -111,8 +120,19 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
   const tokenizer = await loadTokenizer(options.model);
   const eosId = tokenizer.eosTokenIds[0] ?? config.eosTokenIds[0] ?? null;
   const examples = await readTrainingData(options.data, tokenizer, eosId);
-  const weights = await loadModelWeights(options.model);
   const backend = await initBackend();
+  // Refuse before loading anything large when the run would not fit (see src/trainer/memory.ts).
+  const replicas = options.workers ?? (backend.name === "wasm" ? defaultReplicaCount() : 1);
+  if (!options.ignoreMemoryCheck) {
+    preflightTraining("restem train", config, {
+      engine: backend.name === "wasm" ? "wasm" : "tensorflow",
+      loraRank: options.loraRank ?? null,
+      batchSize: options.batch ?? DEFAULT_TRAIN_OPTIONS.batchSize,
+      maxSeqLen: Math.min(options.maxSeqLen ?? DEFAULT_TRAIN_OPTIONS.maxSeqLen, longestExample(examples)),
+      replicas,
+    });
+  }
+  const weights = await loadModelWeights(options.model);
   if (!options.quiet) {
     const mode = options.loraRank !== undefined ? `LoRA rank ${options.loraRank}` : "full fine-tuning";
     io.err(`restem train: ${examples.length} examples, ${mode}, backend ${describeBackend(backend)}\n`);
@@ -130,6 +150,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
       loraRank: options.loraRank ?? null,
       loraAlpha: options.loraAlpha ?? null,
       seed: options.seed,
+      workers: replicas,
       padId: config.padTokenId ?? eosId ?? 0,
     },
     { onStep: options.quiet ? undefined : (info) => io.err(formatStep(info)) },
@@ -164,6 +185,8 @@ export function registerTrainCommand(program: Command, io: CommandIo): void {
     .option("--max-seq-len <n>", "longest training sequence in tokens (default 1024)", positiveInteger)
     .addOption(new Option("--dtype <dtype>", "storage dtype of the saved weights").choices(["F32", "F16", "BF16"]).default("F32"))
     .option("--seed <n>", "shuffling and LoRA initialisation seed (default 0)", integerAtLeast(0))
+    .option("--workers <n>", "data-parallel replicas, each holding the model (default: min(2, cores) on wasm)", positiveInteger)
+    .option("--ignore-memory-check", "train even when the memory preflight says it will not fit")
     .option("--quiet", "no progress on stderr")
     .action(async (options: TrainCommandOptions) => {
       io.setExitCode(await runTrainCommand(options, io));

@@ -62,8 +62,15 @@ export interface MStepConfig {
   batchSize: number;
   gradAccumSteps: number;
   maxSeqLen: number;
-  /** null = full fine-tuning; r = LoRA of rank r (merged into the saved weights). */
+  /** r = LoRA of rank r (merged into the saved weights, the PEFT adapter kept); null = automatic:
+   * full fine-tuning up to loraAboveParams parameters, LoRA of rank AUTO_LORA_RANK above. */
   loraRank: number | null;
+  /** With loraRank null: models with more parameters than this train with LoRA. */
+  loraAboveParams: number;
+  /** Data-parallel replicas of the M-step (each holds the model); null = min(2, cores) on wasm. */
+  workers: number | null;
+  /** Train even when the memory preflight says the M-step will not fit. */
+  ignoreMemoryCheck: boolean;
   /** Validations without a new best before validation stops (the best checkpoint is kept). */
   patience: number;
   /** Validate every N optimizer steps as well as after every epoch; 0 = per epoch only. */
@@ -147,7 +154,10 @@ export const DEFAULT_CONFIG: RestemConfig = {
     batchSize: 8, // examples per micro-batch
     gradAccumSteps: 1, // micro-batches per optimizer step
     maxSeqLen: 1024, // longest training sequence (prompt is cut from the left first)
-    loraRank: null, // null = full fine-tuning; r = LoRA rank
+    loraRank: null, // null = full fine-tuning up to loraAboveParams parameters, LoRA rank 8 above; r = LoRA rank
+    loraAboveParams: 100_000_000, // with loraRank null: LoRA for models above this many parameters
+    workers: null, // data-parallel replicas (null = min(2, cores) on wasm); each holds the model
+    ignoreMemoryCheck: false, // true: train even when the memory preflight refuses
     patience: 2, // validations without improvement before validation stops
     evalInterval: 0, // validate every N steps as well as per epoch (0 = per epoch only)
   },
@@ -311,7 +321,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
   const s = r.child("splits", ["train", "validation", "test", "validationFraction", "fractions", "seed"]);
   const g = r.child("sampling", ["samplesPerProblem", "temperature", "topK", "topP", "maxNewTokens", "stop", "batchSize", "threads", "device"]);
   const f = r.child("filter", ["maxPerProblem", "dedupe"]);
-  const m = r.child("mstep", ["restart", "lr", "epochs", "batchSize", "gradAccumSteps", "maxSeqLen", "loraRank", "patience", "evalInterval"]);
+  const m = r.child("mstep", ["restart", "lr", "epochs", "batchSize", "gradAccumSteps", "maxSeqLen", "loraRank", "loraAboveParams", "workers", "ignoreMemoryCheck", "patience", "evalInterval"]);
   const e = r.child("evaluation", ["passK", "samples", "temperature", "topP", "trainGreedy"]);
   const p = r.child("prompt", ["format", "system", "fewShot"]);
   const j = r.child("judge", ["concurrency", "strict"]);
@@ -352,6 +362,9 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
       gradAccumSteps: m.number("gradAccumSteps", base.mstep.gradAccumSteps, { integer: true, min: 1 }),
       maxSeqLen: m.number("maxSeqLen", base.mstep.maxSeqLen, { integer: true, min: 2 }),
       loraRank: m.nullableNumber("loraRank", base.mstep.loraRank, { integer: true, min: 1 }),
+      loraAboveParams: m.number("loraAboveParams", base.mstep.loraAboveParams, { integer: true, min: 0 }),
+      workers: m.nullableNumber("workers", base.mstep.workers, { integer: true, min: 1 }),
+      ignoreMemoryCheck: m.boolean("ignoreMemoryCheck", base.mstep.ignoreMemoryCheck),
       patience: m.number("patience", base.mstep.patience, { integer: true, min: 1 }),
       evalInterval: m.number("evalInterval", base.mstep.evalInterval, { integer: true, min: 0 }),
     },

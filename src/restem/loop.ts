@@ -24,7 +24,7 @@ import { resolveSplit, runProblemId, type PromptBuilder } from "./dataset";
 import { EventLog, nextWork, workKey, workPlan, type Phase, type RunListener, type WorkItem } from "./events";
 import { runEvaluation } from "./evaluate";
 import { estepMetrics, type EStepMetrics, type IterationMetrics, type MStepMetrics } from "./metrics";
-import { buildExamples, CancelledError, runMStep, saveWeightsDir, startCheckpoint } from "./mstep";
+import { buildExamples, CancelledError, preflightMStep, runMStep, saveWeightsDir, startCheckpoint } from "./mstep";
 import { Policy } from "./policy";
 import { doneSummary, iterationRecord, loadStoreState, readIterationMetrics, readRunConfig, readSplits, readStatus, rebuildIterationMetrics, updateStatus, type StoredEvent } from "./runs";
 import { assertRunInputs } from "./runInputs";
@@ -216,6 +216,7 @@ const problemErrorSink =
 
 /** E-step: N samples per training problem from the previous iteration's policy, each judged. */
 async function eStep(ctx: Context, i: number): Promise<PhaseResult> {
+  preflightMStep(ctx.policy.config, ctx.config.mstep, i); // refuse now rather than after hours of sampling
   const file = ctx.paths.iteration(i).samples;
   await repairJsonl(file);
   const existing = await readJsonl<SampleRecord>(file);
@@ -260,6 +261,7 @@ async function filterPhase(ctx: Context, i: number): Promise<PhaseResult> {
 /** M-step: fine-tune from the start checkpoint on kept.jsonl, validating on D_val. */
 async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
   const iter = ctx.paths.iteration(i);
+  preflightMStep(ctx.policy.config, ctx.config.mstep, i);
   const started = performance.now();
   const restart = ctx.config.variant === "sft" ? "base" : ctx.config.mstep.restart;
   const startDir = startCheckpoint(i, restart, ctx.config.model, (j) => ctx.paths.iteration(j).weights);
@@ -311,7 +313,7 @@ async function mStep(ctx: Context, i: number): Promise<PhaseResult> {
     final_loss: lastLoss,
     seconds: (performance.now() - started) / 1000,
   };
-  return { ...metrics };
+  return { ...metrics, lora_rank: result.lora?.rank ?? null };
 }
 
 /** Copies a model directory's files (not its ONNX cache) atomically into `dest`. */

@@ -14,6 +14,9 @@ import * as path from "node:path";
 import { loadModelWeights, type ModelConfig, type WeightMap } from "../model";
 import type { Problem } from "../problems";
 import type { TrainExample } from "../trainer/loss";
+import { modelShape, parameterCount, type MemoryEngine, type TrainingPlan } from "../trainer/memory";
+import { defaultReplicaCount } from "../trainer/parallel";
+import { likelyEngine, preflightTraining } from "../trainer/preflight";
 import { saveTrainedModel, train, type StepInfo, type TrainResult } from "../trainer/train";
 import type { MStepConfig, Restart } from "./config";
 import type { PromptBuilder } from "./dataset";
@@ -26,6 +29,35 @@ import type { KeptRecord } from "./samples";
 export function startCheckpoint(iteration: number, restart: Restart, baseDir: string, weightsDirOf: (iteration: number) => string): string {
   if (iteration < 1) throw new Error(`M-steps start at iteration 1, got ${iteration}`);
   return restart === "previous" && iteration > 1 ? weightsDirOf(iteration - 1) : baseDir;
+}
+
+/** The LoRA rank the M-step uses when mstep.loraRank is null and the model is large. */
+export const AUTO_LORA_RANK = 8;
+
+/** Full fine-tuning or LoRA, and why: an explicit loraRank wins; otherwise the model's size decides. */
+export function chooseTrainingMode(params: number, options: Pick<MStepConfig, "loraRank" | "loraAboveParams">): { loraRank: number | null; reason: string } {
+  if (options.loraRank !== null) return { loraRank: options.loraRank, reason: `mstep.loraRank is ${options.loraRank}` };
+  const millions = (n: number): string => `${(n / 1e6).toFixed(0)}M`;
+  if (params > options.loraAboveParams) {
+    return { loraRank: AUTO_LORA_RANK, reason: `${millions(params)} parameters > mstep.loraAboveParams (${millions(options.loraAboveParams)}): LoRA rank ${AUTO_LORA_RANK}` };
+  }
+  return { loraRank: null, reason: `${millions(params)} parameters <= mstep.loraAboveParams (${millions(options.loraAboveParams)}): full fine-tuning` };
+}
+
+/** The M-step's memory plan: the mode chosen for this model, the batch and replicas of the config. */
+export function mstepPlan(config: ModelConfig, options: MStepConfig, engine: MemoryEngine): TrainingPlan {
+  const { loraRank } = chooseTrainingMode(parameterCount(modelShape(config)), options);
+  const replicas = options.workers ?? (engine === "wasm" ? defaultReplicaCount() : 1);
+  return { engine, loraRank, batchSize: options.batchSize, maxSeqLen: options.maxSeqLen, replicas };
+}
+
+/**
+ * Refuses (RESTEM_MEMORY_PREFLIGHT, naming restem.json fields to change) when the M-step would
+ * not fit in memory; the loop calls it before the E-step so no sampling time is lost.
+ */
+export function preflightMStep(config: ModelConfig, options: MStepConfig, iteration: number, engine: MemoryEngine = likelyEngine()): void {
+  if (options.ignoreMemoryCheck) return;
+  preflightTraining(`the M-step of iteration ${iteration}`, config, mstepPlan(config, options, engine), { style: "config" });
 }
 
 /** Tracks validation scores: the best one, its position, and when patience has run out. */
@@ -138,7 +170,8 @@ export async function runMStep(input: MStepInput): Promise<MStepOutput> {
       batchSize: input.options.batchSize,
       gradAccumSteps: input.options.gradAccumSteps,
       maxSeqLen: input.options.maxSeqLen,
-      loraRank: input.options.loraRank,
+      loraRank: chooseTrainingMode(parameterCount(modelShape(input.config)), input.options).loraRank,
+      workers: input.options.workers,
       evalInterval: input.options.evalInterval,
       restoreBest: true,
       seed: input.seed,

@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { hookWasmPrints, installWasmGuards } from "./failures";
 import "./gradients";
 import type { KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
 
@@ -139,6 +140,8 @@ function loadWasm(): WasmModule {
   if (wasmModule) return wasmModule;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const module = require("@tensorflow/tfjs-backend-wasm") as WasmModule;
+  // Before the module is created: it binds console.warn/log as its printErr/print (failures.ts).
+  hookWasmPrints();
   module.setWasmPaths(wasmBinaryDirectory());
   // Honoured only by the threaded build; tfjs disables wasm threads under Node
   // (tensorflow/tfjs#3830), so in practice XNNPACK runs on one thread here.
@@ -177,6 +180,7 @@ export async function initBackend(prefer?: TrainerBackendName): Promise<BackendR
         const module = loadWasm();
         if (await tf.setBackend("wasm")) {
           await tf.ready();
+          installWasmGuards(); // XNNPACK failures, aborts and full heaps become errors
           const simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
           report = { name, packageName: "@tensorflow/tfjs-backend-wasm", simd, threads: module.getThreadsCount(), notes };
           return report;

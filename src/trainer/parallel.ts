@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 import type { TfDecoder } from "./decoder";
+import { workerFailure } from "./failures";
 import type { PackedBatch } from "./loss";
 import { localGradients, shardBatches, type FromWorker, type LocalGradients, type ToWorker, type WorkerInit } from "./shards";
 
@@ -35,10 +36,14 @@ class GradientWorker {
   private pending: { resolve: (message: FromWorker) => void; reject: (error: Error) => void } | null = null;
   private failure: Error | null = null;
 
-  constructor(private readonly worker: Worker) {
-    worker.on("message", (message: FromWorker) => this.settle(message.kind === "error" ? new Error(`gradient worker: ${message.message}`) : message));
-    worker.on("error", (error: Error) => this.settle(error));
-    worker.on("exit", (code) => this.settle(new Error(`gradient worker exited (code ${code})`)));
+  constructor(
+    private readonly worker: Worker,
+    index: number,
+  ) {
+    // Every way a worker can fail (its error, a wasm abort, out of memory, an exit) is named.
+    worker.on("message", (message: FromWorker) => this.settle(message.kind === "error" ? workerFailure(index, message.message) : message));
+    worker.on("error", (error: Error & { code?: string }) => this.settle(workerFailure(index, `${error.code ? error.code + ": " : ""}${error.message}`)));
+    worker.on("exit", (code) => this.settle(workerFailure(index, `the worker thread exited (code ${code}) without an answer`)));
   }
 
   private settle(outcome: FromWorker | Error): void {
@@ -81,7 +86,7 @@ export class DataParallel {
   static async start(replicas: number, init: WorkerInit, trainables: number): Promise<DataParallel | null> {
     const script = workerScriptPath();
     if (replicas <= 1 || script === null) return null;
-    const workers = Array.from({ length: replicas - 1 }, () => new GradientWorker(new Worker(script)));
+    const workers = Array.from({ length: replicas - 1 }, (_, i) => new GradientWorker(new Worker(script), i));
     const parallel = new DataParallel(workers);
     try {
       const answers = await Promise.all(workers.map((w) => w.request({ kind: "init", init })));

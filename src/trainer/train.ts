@@ -17,6 +17,7 @@ import { TfDecoder } from "./decoder";
 import { loraSettings, saveLoraAdapter, type LoraSettings } from "./lora";
 import { bucketBatches, packBatch, validateExample, type TrainExample } from "./loss";
 import { AdamW, clipByGlobalNorm, learningRateAt } from "./optim";
+import { assertFinite } from "./failures";
 import { DataParallel, defaultReplicaCount } from "./parallel";
 import { localGradients } from "./shards";
 
@@ -186,8 +187,9 @@ export async function train(
         // 2. Forward/backward per micro-batch, accumulating gradients (rows split over replicas).
         const { loss, grads } = parallel ? await parallel.gradients(decoder, params, micro, normaliser) : localGradients(decoder, params, micro, normaliser);
 
-        // 3. Clip, schedule, update.
+        // 3. Clip, schedule, update; a NaN/Inf loss or gradient stops training before the update.
         const clipped = clipByGlobalNorm(grads, o.gradClip);
+        guardStep(loss, clipped, step + 1, epoch);
         const lr = learningRateAt(step, schedule);
         optimizer.step(clipped.grads, lr);
         tf.dispose(clipped.grads);
@@ -221,6 +223,18 @@ export async function train(
     optimizer.dispose();
     decoder.dispose();
     await parallel?.close();
+  }
+}
+
+/** Throws RESTEM_NON_FINITE (disposing the step's gradients) when the loss or gradient norm is NaN/Inf. */
+function guardStep(loss: number, clipped: { grads: tf.Tensor[]; norm: number }, step: number, epoch: number): void {
+  try {
+    const operation = `optimizer step ${step} (epoch ${epoch + 1})`;
+    assertFinite("loss", loss, operation);
+    assertFinite("gradient norm", clipped.norm, operation);
+  } catch (error) {
+    tf.dispose(clipped.grads);
+    throw error;
   }
 }
 

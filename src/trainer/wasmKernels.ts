@@ -13,6 +13,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
+import { guardKernels } from "./failures";
 
 export const BATCHED_MATMUL_KERNEL = "RestemBatchedMatMul";
 
@@ -125,6 +126,7 @@ export function registerWasmViewKernels(): void {
   if (tf.getKernel(BATCHED_MATMUL_KERNEL, "wasm") === undefined) {
     tf.registerKernel({ kernelName: BATCHED_MATMUL_KERNEL, backendName: "wasm", kernelFunc: batchedMatMulKernel });
   }
+  guardKernels("wasm"); // its XNNPACK products fail like tfjs's own (failures.ts)
 }
 
 /** Whether the active backend is wasm with the internals the view kernels need. */
