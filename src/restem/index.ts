@@ -50,7 +50,7 @@ export {
   updateStatus,
 } from "./runs";
 export type { RunSummary, StoredEvent } from "./runs";
-export { batchRuns, doneIndices, extractProgram, filterSamples, hashString, humanSolutions, missingRuns, normaliseProgram, sampleSeed } from "./samples";
+export { batchRuns, currentRecords, doneIndices, extractProgram, filterSamples, hashString, humanSolutions, isSandboxFailure, judgedRecords, missingRuns, normaliseProgram, sampleSeed } from "./samples";
 export type { FilterOptions, KeptRecord, SampleRecord, SamplingPhase } from "./samples";
 export { drawAndJudge, failedRecord, greedyPassRate, sampleRecord } from "./sampling";
 export type { DrawOptions, Rewarder } from "./sampling";

@@ -230,7 +230,13 @@ export class Judge {
         sleep(PROBE_TIMEOUT_MS).then(() => false),
       ]);
     const judge = Judge.withFactory(() => JudgeContainer.start(docker, containerOptions), size, limits, options.strict ?? false, { retryWindowMs, probe, onLog: options.onLog });
-    await judge.pool.warm();
+    try {
+      await judge.pool.warm();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (await probe()) throw error;
+      throw new Error(`lost the Docker daemon while starting the sandbox containers (${reason}); check that Docker runs (\`docker info\`) and try again`);
+    }
     return judge;
   }
 
