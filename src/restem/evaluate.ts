@@ -111,7 +111,13 @@ export async function evaluateModel(options: EvaluateModelOptions): Promise<{ me
   }
   const onnxRoot = path.join(options.model, ".restem-onnx"); // shared with `restem sample`
   const policy = await Policy.open(options.model, onnxRoot, { threads: options.config.sampling.threads, device: options.config.sampling.device });
-  const judge = await Judge.open({ concurrency: options.config.judge.concurrency ?? undefined, strict: options.config.judge.strict, onLog: options.log });
+  const memoryMb = options.config.judge.memoryMb;
+  const judge = await Judge.open({
+    concurrency: options.config.judge.concurrency ?? undefined,
+    strict: options.config.judge.strict,
+    limits: memoryMb === null ? undefined : { memoryBytes: memoryMb * (1 << 20) },
+    onLog: options.log,
+  });
   try {
     await policy.useModelDir(options.model);
     const metrics = await runEvaluation(policy, judge, {
