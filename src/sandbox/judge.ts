@@ -153,7 +153,9 @@ export function unjudgeableVerdict(problem: Problem, code: string): Verdict | nu
   const detail =
     code.trim() === ""
       ? "the program is empty"
-      : surrogate
+      : code.split("\n").every((line) => line.trim() === "" || line.trim().startsWith("#"))
+        ? "the program is empty (only comments)"
+        : surrogate
         ? `the program is not valid Unicode (a lone UTF-16 surrogate at character ${surrogate.index + 1})`
         : null;
   if (detail === null) return null;

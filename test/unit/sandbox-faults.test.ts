@@ -101,6 +101,7 @@ describe("sandbox faults: the judge's retry window", () => {
       assert.deepEqual(verdict.results, [-2]);
       assert.equal(verdict.error, "compile error: the program is empty");
     }
+    assert.equal((await judge.judge(problem, "# todo\n\n  # later\n")).error, "compile error: the program is empty (only comments)");
     assert.match((await judge.judge(problem, "print('\udc80')")).error ?? "", /not valid Unicode/);
     await judge.close();
   });
