@@ -3,6 +3,7 @@
 //   restem judge --problems <dir|jsonl> (--programs <jsonl> | --reference) [--json] [--concurrency N] [--strict]
 //   restem check-env [--model <dir>] [--json]
 //   restem image build [--force] | restem image status
+//   restem sandbox prune
 //
 // main() returns the exit code; bin/restem.js calls it. Errors reach the user as one
 // line naming what is wrong, never as a stack trace.
@@ -16,6 +17,8 @@ import { checkRunEnvironment } from "./restem/environment";
 import { formatEnvironment } from "./sandbox/environment";
 import { connectDocker } from "./sandbox/docker";
 import { ensureImage, imageStatus } from "./sandbox/image";
+import { checkMemoryLimit } from "./sandbox/judge";
+import { describeReap, reapOrphans } from "./sandbox/owners";
 import { positiveInteger, positiveNumber } from "./cli/args";
 
 
@@ -39,14 +42,17 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option("--concurrency <n>", "sandbox containers judging in parallel", positiveInteger)
     .option("--strict", "strict comparisons instead of the APPS evaluator's lenient ones")
     .option("--timeout <seconds>", "per-test time limit (APPS: 4)", positiveNumber)
-    .option("--memory-mb <mb>", "memory limit of a program in MiB (default 1024)", positiveInteger)
+    .option("--memory-mb <mb>", "memory limit (address space) of a program in MiB (default 1024, at least 96)", positiveInteger)
     .action(async (options: Record<string, unknown>) => {
       const limits: Record<string, number> = {};
       if (typeof options.timeout === "number") {
         limits.timeoutS = options.timeout;
         limits.globalTimeoutS = Math.max(11, options.timeout * 2.5);
       }
-      if (typeof options.memoryMb === "number") limits.memoryBytes = options.memoryMb * (1 << 20);
+      if (typeof options.memoryMb === "number") {
+        limits.memoryBytes = options.memoryMb * (1 << 20);
+        checkMemoryLimit(limits.memoryBytes, "--memory-mb");
+      }
       setExitCode(
         await runJudgeCommand(
           {
@@ -92,6 +98,16 @@ function buildProgram(setExitCode: (code: number) => void): Command {
       const status = await imageStatus(await connectDocker());
       out(`${status.tag} ${status.present ? "present" : "missing"}\n`);
       setExitCode(status.present ? 0 : 1);
+    });
+
+  const sandbox = program.command("sandbox").description("the sandbox's containers");
+  sandbox
+    .command("prune")
+    .description("remove the sandbox containers of restem processes that no longer run (those of running ones are left alone)")
+    .action(async () => {
+      const result = await reapOrphans(await connectDocker());
+      out(`${describeReap(result)}\n`);
+      setExitCode(result.failed.length > 0 ? 1 : 0);
     });
 
   registerSampleCommands(program, { out, err, setExitCode });

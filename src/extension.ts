@@ -3,6 +3,7 @@
 // when the window closes is stopped at its next safe point and can be resumed.
 import * as path from "node:path";
 import * as vscode from "vscode";
+import { reapAtStartup } from "./sandbox/owners";
 import { applyProgress, stateRunId, type LiveProgress } from "./ui/dashboardModel";
 import { DashboardPanel } from "./ui/dashboardPanel";
 import { registerEnvironmentCommand } from "./ui/environmentCommand";
@@ -26,6 +27,8 @@ function storeDirectory(): string | null {
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("ReST-EM");
+  // Judge containers of extension hosts or CLI runs that died without cleaning up.
+  void reapAtStartup((line) => output.appendLine(`sandbox: ${line}`));
   const runs = (session = new RunSession());
   const views = createViews(runs);
   const feedback = new RunFeedback(runs, output);

@@ -4,6 +4,9 @@
 //   {"problem_id", "passed", "results", "error", "ms", "accepted_by"}
 // (plus "solution" with --reference), streamed as soon as every earlier line is out.
 // Without it, a table and a summary. Progress goes to stderr when it is a terminal.
+// A program the sandbox could not judge (Docker lost past the retry window) gets
+// "passed": null and "sandbox_failure": true: no verdict. The command then exits 1 and
+// says how many programs were left unjudged.
 
 import { loadProblems } from "../problems";
 import { Judge, type Verdict } from "../sandbox/judge";
@@ -24,7 +27,10 @@ export interface JudgeCommandOptions {
 export interface JudgeLine {
   problem_id: string;
   solution?: number;
-  passed: boolean;
+  /** The verdict; null when the sandbox failed and there is none. */
+  passed: boolean | null;
+  /** Present (true) only when the sandbox failed: the line is not a verdict. */
+  sandbox_failure?: true;
   results: (boolean | number)[];
   error: string | null;
   ms: number;
@@ -41,12 +47,17 @@ export function toJudgeLine(item: JudgeItem, verdict: Verdict | null): JudgeLine
     accepted_by: verdict?.acceptedBy ?? [],
   };
   if (item.solution !== undefined) line.solution = item.solution;
+  if (verdict?.sandboxFailure) {
+    line.passed = null;
+    line.sandbox_failure = true;
+  }
   return line;
 }
 
-type Outcome = "passed" | "wrong answer" | "runtime error/timeout" | "compile error" | "not judged";
+type Outcome = "passed" | "wrong answer" | "runtime error/timeout" | "compile error" | "not judged" | "sandbox failure";
 
 export function outcomeOf(line: JudgeLine): Outcome {
+  if (line.sandbox_failure) return "sandbox failure";
   if (line.passed) return "passed";
   if (line.results.length === 0) return "not judged";
   if (line.results.includes(-2)) return "compile error";
@@ -149,5 +160,14 @@ export async function runJudgeCommand(options: JudgeCommandOptions, out: (text: 
   }
   const seconds = (performance.now() - started) / 1000;
   if (!options.json) out(formatTable(lines) + "\n\n" + formatSummary(lines, seconds) + "\n");
+  const unjudged = lines.filter((line) => line.sandbox_failure);
+  if (unjudged.length > 0) {
+    err(
+      `restem judge: ${unjudged.length} of ${lines.length} programs could not be judged: the Docker sandbox failed ` +
+        `(${(unjudged[0].error ?? "").replace(/^sandbox failure: /, "")}). Their lines are no verdicts ("passed": null, "sandbox_failure": true); ` +
+        `check \`docker info\` and judge them again once Docker is back.\n`,
+    );
+    return 1;
+  }
   return 0;
 }

@@ -87,6 +87,12 @@ export function progressReporter(err: (text: string) => void, enabled = Boolean(
         close();
         err(`run failed: ${event.message}\n`);
         break;
+      case "sandbox":
+        err(`sandbox: ${event.message}\n`);
+        break;
+      case "log":
+        err(`${event.message}\n`);
+        break;
       default:
         break;
     }

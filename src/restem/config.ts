@@ -4,6 +4,7 @@
 // parseConfig() validates a parsed JSON value field by field and throws one ConfigError that
 // lists every problem as `<file>: <field.path>: <what is wrong>`.
 
+import { MIN_MEMORY_MB } from "../sandbox/protocol";
 import * as path from "node:path";
 
 export type Variant = "restem" | "sft";
@@ -91,6 +92,8 @@ export interface EvaluationConfig {
 export interface JudgeConfig {
   concurrency: number | null;
   strict: boolean;
+  /** Memory limit of a program in MiB (null = APPS's 1024); at least MIN_MEMORY_MB. */
+  memoryMb: number | null;
 }
 
 /** How problems are put to the model: APPS few-shot text or the checkpoint's chat template. */
@@ -176,6 +179,7 @@ export const DEFAULT_CONFIG: RestemConfig = {
   judge: {
     concurrency: null, // sandbox containers in parallel (null = one per core, at least 2)
     strict: false, // strict comparisons instead of the APPS evaluator's lenient ones
+    memoryMb: null, // memory limit of a program in MiB (null = APPS's 1024; at least 96)
   },
 };
 
@@ -324,7 +328,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
   const m = r.child("mstep", ["restart", "lr", "epochs", "batchSize", "gradAccumSteps", "maxSeqLen", "loraRank", "loraAboveParams", "workers", "ignoreMemoryCheck", "patience", "evalInterval"]);
   const e = r.child("evaluation", ["passK", "samples", "temperature", "topP", "trainGreedy"]);
   const p = r.child("prompt", ["format", "system", "fewShot"]);
-  const j = r.child("judge", ["concurrency", "strict"]);
+  const j = r.child("judge", ["concurrency", "strict", "memoryMb"]);
   const config: RestemConfig = {
     problems: r.raw.problems === undefined ? base.problems : r.string("problems", base.problems),
     model: r.raw.model === undefined ? base.model : r.string("model", base.model),
@@ -383,6 +387,7 @@ export function parseConfig(raw: unknown, file: string, base: RestemConfig = DEF
     judge: {
       concurrency: j.nullableNumber("concurrency", base.judge.concurrency, { integer: true, min: 1 }),
       strict: j.boolean("strict", base.judge.strict),
+      memoryMb: j.nullableNumber("memoryMb", base.judge.memoryMb, { integer: true, min: MIN_MEMORY_MB }),
     },
   };
   const tooLarge = config.evaluation.passK.filter((k) => k > Math.max(1, config.evaluation.samples));

@@ -47,7 +47,8 @@ function passes(input: EvaluationInput): Pass[] {
 
 /** Runs (or continues) an evaluation; returns its metrics, or null when cancelled first. */
 export async function runEvaluation(policy: Policy, rewarder: Rewarder, input: EvaluationInput): Promise<EvalMetrics | null> {
-  const all: SampleRecord[] = [...input.existing];
+  // The verdicts of every pass: judged records in force (drawAndJudge leaves out sandbox failures).
+  const all: SampleRecord[] = [];
   const list = passes(input);
   const total = list.reduce((sum, p) => sum + p.problems.length * p.samples, 0);
   let done = input.existing.length;
@@ -76,7 +77,7 @@ export async function runEvaluation(policy: Policy, rewarder: Rewarder, input: E
       onRecord: (record) => input.onRecord(record, ++done, total),
       onProblemError: input.onProblemError,
     });
-    all.push(...records.slice(existing.length));
+    all.push(...records);
     if (cancelled) return null;
   }
   const select = (kind: string, split: string): SampleRecord[] => all.filter((r) => r.kind === kind && r.split === split);
@@ -110,7 +111,13 @@ export async function evaluateModel(options: EvaluateModelOptions): Promise<{ me
   }
   const onnxRoot = path.join(options.model, ".restem-onnx"); // shared with `restem sample`
   const policy = await Policy.open(options.model, onnxRoot, { threads: options.config.sampling.threads, device: options.config.sampling.device });
-  const judge = await Judge.open({ concurrency: options.config.judge.concurrency ?? undefined, strict: options.config.judge.strict, onLog: options.log });
+  const memoryMb = options.config.judge.memoryMb;
+  const judge = await Judge.open({
+    concurrency: options.config.judge.concurrency ?? undefined,
+    strict: options.config.judge.strict,
+    limits: memoryMb === null ? undefined : { memoryBytes: memoryMb * (1 << 20) },
+    onLog: options.log,
+  });
   try {
     await policy.useModelDir(options.model);
     const prompts = await policy.openPrompts(options.config.prompt);

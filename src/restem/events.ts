@@ -19,7 +19,9 @@ export type DurableEvent =
   | { type: "validation"; iteration: number; step: number; score: number; best: boolean }
   | { type: "run_completed" }
   | { type: "run_cancelled"; iteration: number; phase: Phase | null }
-  | { type: "run_failed"; message: string };
+  | { type: "run_failed"; message: string }
+  /** What the sandbox said: its image being built, containers of dead processes removed, Docker lost or back. */
+  | { type: "sandbox"; message: string };
 
 /** Events only the listener sees. */
 export type ProgressEvent =
@@ -31,7 +33,7 @@ export type RunEvent = (DurableEvent | ProgressEvent) & { time: string };
 
 export type RunListener = (event: RunEvent) => void;
 
-const DURABLE = new Set<string>(["run_started", "run_resumed", "phase_started", "phase_done", "problem_error", "validation", "run_completed", "run_cancelled", "run_failed"]);
+const DURABLE = new Set<string>(["run_started", "run_resumed", "phase_started", "phase_done", "problem_error", "validation", "run_completed", "run_cancelled", "run_failed", "sandbox"]);
 
 export function isDurable(event: DurableEvent | ProgressEvent): event is DurableEvent {
   return DURABLE.has(event.type);

@@ -61,7 +61,7 @@ export type { RunSummary, ShownRunState, StoredEvent } from "./runs";
 export { assertRunInputs, modelPathProblem, problemsPathProblem } from "./runInputs";
 export { acquireRunLock, holderAlive, LOCK_FILE, processStartTime, readRunLock, releaseThreadLocks, RunLock, RunLockedError, runLockAlive } from "./runLock";
 export type { LockHolder } from "./runLock";
-export { batchRuns, doneIndices, extractProgram, filterSamples, hashString, humanSolutions, missingRuns, normaliseProgram, sampleSeed } from "./samples";
+export { batchRuns, currentRecords, doneIndices, extractProgram, filterSamples, hashString, humanSolutions, isSandboxFailure, judgedRecords, missingRuns, normaliseProgram, sampleSeed } from "./samples";
 export type { FilterOptions, KeptRecord, SampleRecord, SamplingPhase } from "./samples";
 export { drawAndJudge, failedRecord, greedyPassRate, sampleRecord } from "./sampling";
 export type { DrawOptions, Rewarder } from "./sampling";

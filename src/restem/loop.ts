@@ -18,7 +18,7 @@
 
 import * as fs from "node:fs/promises";
 import { loadProblems, type Problem } from "../problems";
-import { Judge } from "../sandbox/judge";
+import { Judge, MIN_MEMORY_MB } from "../sandbox/judge";
 import type { RestemConfig } from "./config";
 import { resolveSplit, runProblemId, type PromptBuilder } from "./dataset";
 import { EventLog, nextWork, workKey, workPlan, type Phase, type RunListener, type WorkItem } from "./events";
@@ -29,8 +29,8 @@ import { Policy } from "./policy";
 import { doneSummary, iterationRecord, loadStoreState, readIterationMetrics, readRunConfig, readSplits, readStatus, rebuildIterationMetrics, updateStatus, type StoredEvent } from "./runs";
 import { assertRunInputs } from "./runInputs";
 import { acquireRunLock, type RunLock } from "./runLock";
-import { filterSamples, humanSolutions, type KeptRecord, type SampleRecord } from "./samples";
-import { drawAndJudge, greedyPassRate, type Rewarder } from "./sampling";
+import { filterSamples, humanSolutions, judgedRecords, type KeptRecord, type SampleRecord } from "./samples";
+import { drawAndJudge, greedyPassRate, SandboxLostError, type Rewarder } from "./sampling";
 import { JsonlAppender, readJsonl, repairJsonl, runPaths, writeAtomic, writeJsonAtomic, type RunPaths } from "./store";
 
 export interface ExecuteOptions {
@@ -125,9 +125,7 @@ async function executeLocked(id: string, paths: RunPaths, options: ExecuteOption
   let policy: Policy | null = null;
   let current: WorkItem | null = null;
   try {
-    rewarder = options.openRewarder
-      ? await options.openRewarder(config)
-      : await Judge.open({ concurrency: config.judge.concurrency ?? undefined, strict: config.judge.strict });
+    rewarder = options.openRewarder ? await options.openRewarder(config) : await openJudge(config, events);
     policy = await Policy.open(config.model, paths.onnx, { threads: config.sampling.threads, device: config.sampling.device });
     const prompts = await policy.openPrompts(config.prompt);
     const ctx: Context = { config, paths, events, policy, prompts, rewarder, train, validation, test, byId, stored, signal: options.signal };
@@ -145,7 +143,11 @@ async function executeLocked(id: string, paths: RunPaths, options: ExecuteOption
     }
   } catch (error) {
     if (!(error instanceof CancelledError)) {
-      const message = error instanceof Error ? error.message : String(error);
+      let message = error instanceof Error ? error.message : String(error);
+      if (error instanceof SandboxLostError) {
+        message = `${message}. Start Docker again (check \`docker info\`), then continue with \`restem resume ${id}\``;
+        if (error instanceof Error) error.message = message;
+      }
       await events.emit({ type: "run_failed", message });
       await updateStatus(paths, { status: "failed", message });
       await events.flush();
@@ -161,6 +163,19 @@ async function executeLocked(id: string, paths: RunPaths, options: ExecuteOption
   }
   await events.emit({ type: "run_completed" });
   return finish(id, paths, events, config, "completed");
+}
+
+/** The Docker sandbox judge with the config's settings; what it says while opening goes to the run log. */
+function openJudge(config: RestemConfig, events: EventLog): Promise<Judge> {
+  const memoryMb = config.judge.memoryMb;
+  if (memoryMb !== null && memoryMb < MIN_MEMORY_MB) throw new Error(`judge.memoryMb is ${memoryMb}, below the minimum of ${MIN_MEMORY_MB} MiB`);
+  return Judge.open({
+    concurrency: config.judge.concurrency ?? undefined,
+    strict: config.judge.strict,
+    limits: memoryMb === null ? undefined : { memoryBytes: memoryMb * (1 << 20) },
+    onLog: (line) => void events.emit({ type: "sandbox", message: line.trimEnd() }),
+    onBuildLog: (line) => events.progress({ type: "log", message: `  ${line.trimEnd()}` }),
+  });
 }
 
 async function finish(id: string, paths: RunPaths, events: EventLog, config: RestemConfig, status: "completed" | "cancelled"): Promise<RunOutcome> {
@@ -250,7 +265,8 @@ async function filterPhase(ctx: Context, i: number): Promise<PhaseResult> {
     const considered = ctx.train.reduce((sum, p) => sum + p.solutions.length, 0);
     metrics = { ...estepMetrics([], kept.length), problems: ctx.train.length, samples: considered, correct: considered, kept_fraction: considered > 0 ? kept.length / considered : 0 };
   } else {
-    const records = await readJsonl<SampleRecord>(iter.samples);
+    // Verdicts only: a sample re-judged after a sandbox failure counts once, a sandbox failure never.
+    const records = judgedRecords(await readJsonl<SampleRecord>(iter.samples));
     kept = filterSamples(records, ctx.config.filter);
     metrics = estepMetrics(records, kept.length);
   }

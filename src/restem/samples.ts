@@ -34,6 +34,13 @@ export interface SampleRecord {
   finish_reason: string;
   /** True when generation or the sandbox failed (not the program): recorded so the run goes on. */
   failed: boolean;
+  /**
+   * True when the sandbox (Docker), not the program, failed: the record holds the program but
+   * no verdict, its reward 0 is no judgement, and it never counts (pass@k, kept set, metrics).
+   * A resumed phase judges its program again and appends a new record for the same index.
+   * Absent in records written before restem knew the difference: see isSandboxFailure.
+   */
+  sandbox_failure?: boolean;
   /** Eval records only: "greedy" or "sampled". */
   kind?: SamplePhaseKind;
   /** Eval records only: "test" or "train". */
@@ -72,7 +79,7 @@ export interface FilterOptions {
 export function filterSamples(records: readonly SampleRecord[], options: FilterOptions): KeptRecord[] {
   const byProblem = new Map<string, SampleRecord[]>();
   for (const record of records) {
-    if (record.reward <= 0 || record.code.trim() === "") continue;
+    if (record.reward <= 0 || record.code.trim() === "" || isSandboxFailure(record)) continue;
     const list = byProblem.get(record.problem_id) ?? [];
     list.push(record);
     byProblem.set(record.problem_id, list);
@@ -147,6 +154,29 @@ export function batchRuns(runs: ReadonlyArray<{ start: number; count: number }>,
     }
   }
   return batches;
+}
+
+/** Whether a record stands for a sandbox failure (also as older restem versions wrote them). */
+export function isSandboxFailure(record: Pick<SampleRecord, "failed" | "error"> & { sandbox_failure?: boolean }): boolean {
+  return record.sandbox_failure === true || (record.failed && (record.error ?? "").startsWith("sandbox failure"));
+}
+
+/**
+ * The record in force for each sample: the last one of each (kind, split, problem, index), in
+ * first-seen order. A sample judged again after a sandbox failure has two records; the later wins.
+ */
+export function currentRecords<T extends Pick<SampleRecord, "problem_id" | "index" | "kind" | "split">>(records: readonly T[]): T[] {
+  const latest = new Map<string, T>();
+  for (const record of records) {
+    const key = JSON.stringify([record.kind ?? null, record.split ?? null, record.problem_id, record.index]);
+    latest.set(key, record); // a Map keeps a key where it was first set
+  }
+  return [...latest.values()];
+}
+
+/** The records that are verdicts: the ones in force, without sandbox failures. */
+export function judgedRecords<T extends SampleRecord>(records: readonly T[]): T[] {
+  return currentRecords(records).filter((record) => !isSandboxFailure(record));
 }
 
 /** Sample indices already recorded per problem (a resumed phase skips them). */

@@ -1,15 +1,46 @@
 // Draw-and-judge, the work behind the E-step, the evaluations and validation: for every
 // problem, draw the samples not yet on disk from the policy, judge each in the sandbox and
 // append its record (samples.jsonl / eval.jsonl) as soon as its verdict is in. Generation of
-// the next batch overlaps judging of the previous one. A failure of one problem or sample is
-// recorded as a failed record with reward 0 and the run goes on. Cancellation (AbortSignal) is
-// honoured between batches: the batch being judged is still recorded, so nothing is lost.
+// the next batch overlaps judging of the previous one. A failure of one problem or sample to
+// generate is recorded as a failed record with reward 0 and the run goes on. A sandbox failure
+// (Docker lost past the judge's retry window) is no verdict: the sample is recorded with
+// sandbox_failure set, drawing stops, and once the batches in flight are recorded a
+// SandboxLostError ends the phase; a resumed phase judges those programs again (without
+// redrawing them). Cancellation (AbortSignal) is honoured between batches: the batch being
+// judged is still recorded, so nothing is lost.
 
 import type { Problem } from "../problems";
 import type { Verdict } from "../sandbox/judge";
 import { runProblemId, type PromptBuilder } from "./dataset";
 import type { DecodeOptions, Policy, SampleBatch } from "./policy";
-import { batchRuns, doneIndices, extractProgram, missingRuns, sampleSeed, type SamplePhaseKind, type SampleRecord, type SamplingPhase } from "./samples";
+import {
+  batchRuns,
+  currentRecords,
+  doneIndices,
+  extractProgram,
+  isSandboxFailure,
+  missingRuns,
+  sampleSeed,
+  type SamplePhaseKind,
+  type SampleRecord,
+  type SamplingPhase,
+} from "./samples";
+
+/** The sandbox stayed unreachable past the judge's retry window: samples could not be judged. */
+export class SandboxLostError extends Error {
+  override readonly name = "SandboxLostError";
+  constructor(
+    readonly reason: string,
+    /** Samples recorded as sandbox failures in this phase. */
+    readonly unjudged: number,
+  ) {
+    super(
+      `the Docker sandbox was lost (${reason}); ${unjudged} sample${unjudged === 1 ? "" : "s"} could not be judged ` +
+        `and are recorded as sandbox failures, not verdicts: they are judged again when the run is resumed`,
+    );
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
 
 /** The reward function: judges one program for one problem (the sandbox Judge in a run). */
 export interface Rewarder {
@@ -46,7 +77,7 @@ export function sampleRecord(
   problemId: string,
   index: number,
   code: string,
-  verdict: Pick<Verdict, "passed" | "results" | "error" | "ms">,
+  verdict: Pick<Verdict, "passed" | "results" | "error" | "ms"> & { sandboxFailure?: boolean },
   generation: { tokens: number; finishReason: string },
   tag: DrawOptions["tag"],
 ): SampleRecord {
@@ -60,7 +91,8 @@ export function sampleRecord(
     ms: Math.round(verdict.ms),
     tokens: generation.tokens,
     finish_reason: generation.finishReason,
-    failed: verdict.error !== null && verdict.error.startsWith("sandbox failure"),
+    failed: verdict.sandboxFailure === true,
+    ...(verdict.sandboxFailure ? { sandbox_failure: true } : {}),
     ...(tag ?? {}),
   };
 }
@@ -88,18 +120,39 @@ export function failedRecord(problemId: string, index: number, message: string, 
  */
 export async function drawAndJudge(policy: Policy, rewarder: Rewarder, options: DrawOptions): Promise<{ records: SampleRecord[]; cancelled: boolean }> {
   const kind: SamplePhaseKind | undefined = options.tag?.kind;
-  const done = doneIndices(options.existing, kind);
-  const records: SampleRecord[] = [...options.existing];
+  const inForce = currentRecords(options.existing);
+  const judged = inForce.filter((r) => !isSandboxFailure(r));
+  const rejudge = inForce.filter((r) => isSandboxFailure(r) && (kind === undefined || r.kind === kind));
+  const done = doneIndices([...judged, ...rejudge], kind);
+  const records: SampleRecord[] = [...judged];
   const total = options.problems.length * options.samplesPerProblem;
-  let finished = options.existing.length;
+  let finished = judged.length;
+  const lost: { reason: string | null; count: number } = { reason: null, count: 0 };
   const inFlight: Promise<void>[] = [];
   const record = async (value: SampleRecord): Promise<void> => {
-    records.push(value);
-    finished += 1;
+    if (value.sandbox_failure) {
+      lost.reason ??= (value.error ?? "").replace(/^sandbox failure: /, "");
+      lost.count += 1;
+    } else {
+      records.push(value);
+      finished += 1;
+    }
     await options.onRecord(value, finished, total);
   };
 
+  // Programs whose judging the sandbox failed earlier: judged again, not drawn again.
+  const byId = new Map(options.problems.map((p) => [runProblemId(p), p] as const));
+  await Promise.all(
+    rejudge.map(async (old) => {
+      const problem = byId.get(old.problem_id);
+      if (problem === undefined) return;
+      const verdict = await judgeSafely(rewarder, problem, old.code);
+      await record(sampleRecord(old.problem_id, old.index, old.code, verdict, { tokens: old.tokens, finishReason: old.finish_reason }, options.tag));
+    }),
+  );
+
   for (const problem of options.problems) {
+    if (lost.reason !== null) break;
     const problemId = runProblemId(problem);
     const batches = batchRuns(missingRuns(done.get(problemId) ?? new Set(), options.samplesPerProblem), options.batchSize);
     if (batches.length === 0) continue;
@@ -117,7 +170,7 @@ export async function drawAndJudge(policy: Policy, rewarder: Rewarder, options: 
     }
     const seed = sampleSeed(options.runSeed, options.phase, options.iteration, problemId);
     for (const batch of batches) {
-      if (options.signal?.aborted) break;
+      if (options.signal?.aborted || lost.reason !== null) break;
       let drawn: SampleBatch | null = null;
       let failure = "";
       try {
@@ -129,13 +182,23 @@ export async function drawAndJudge(policy: Policy, rewarder: Rewarder, options: 
         for (let i = 0; i < batch.count; i++) await record(failedRecord(problemId, batch.start + i, failure, options.tag));
         continue;
       }
-      const judged = judgeBatch(problem, problemId, batch.start, drawn, rewarder, options.tag, record);
-      inFlight.push(judged);
+      const judging = judgeBatch(problem, problemId, batch.start, drawn, rewarder, options.tag, record);
+      inFlight.push(judging);
       if (inFlight.length >= JUDGE_PIPELINE_DEPTH) await inFlight.shift();
     }
   }
   await Promise.all(inFlight);
+  if (lost.reason !== null) throw new SandboxLostError(lost.reason, lost.count);
   return { records, cancelled: options.signal?.aborted ?? false };
+}
+
+/** The rewarder's verdict; a rewarder that throws is a sandbox failure, never a wrong program. */
+async function judgeSafely(rewarder: Rewarder, problem: Problem, code: string): Promise<Pick<Verdict, "passed" | "results" | "error" | "ms" | "sandboxFailure">> {
+  try {
+    return await rewarder.judge(problem, code);
+  } catch (error) {
+    return { passed: false, results: [], error: `sandbox failure: ${(error as Error).message}`, ms: 0, sandboxFailure: true };
+  }
 }
 
 /** Judges one generated batch, recording each sample as its verdict arrives. */
@@ -152,12 +215,7 @@ async function judgeBatch(
     drawn.texts.map(async (text, i) => {
       const code = extractProgram(text);
       const generation = { tokens: drawn.tokens[i].length, finishReason: drawn.finishReasons[i] };
-      let verdict: Pick<Verdict, "passed" | "results" | "error" | "ms">;
-      try {
-        verdict = await rewarder.judge(problem, code);
-      } catch (error) {
-        verdict = { passed: false, results: [], error: `sandbox failure: ${(error as Error).message}`, ms: 0 };
-      }
+      const verdict = await judgeSafely(rewarder, problem, code);
       await record(sampleRecord(problemId, start + i, code, verdict, generation, tag));
     }),
   );

@@ -5,10 +5,12 @@
 // memory, pids and CPU caps) and its stdin/stdout attached. The judge server inside
 // stays up across programs; a run costs one frame each way, not a `docker run`.
 // If the server reports it is no longer clean, stops answering, or its stream ends,
-// the container is marked unhealthy and the pool replaces it.
+// the container is marked unhealthy and the pool replaces it. Its labels name its owner
+// (owners.ts), so the containers of a dead restem process can be found and removed.
 
 import type Docker from "dockerode";
 import { PassThrough, type Duplex } from "node:stream";
+import { ownerLabels } from "./owners";
 import {
   FrameDecoder,
   encodeRun,
@@ -42,9 +44,10 @@ export interface ContainerOptions {
   startTimeoutMs: number;
 }
 
-export const SANDBOX_LABEL = "restem.sandbox";
+export { SANDBOX_LABEL } from "./owners";
 const SERVER_EXTRA_MEMORY = 192 << 20;
 const RUN_GRACE_MS = 15_000;
+const REMOVE_TIMEOUT_MS = 10_000;
 
 export function containerSpec(options: ContainerOptions, name: string): Docker.ContainerCreateOptions {
   const memory = options.memoryBytes + SERVER_EXTRA_MEMORY;
@@ -55,13 +58,16 @@ export function containerSpec(options: ContainerOptions, name: string): Docker.C
     WorkingDir: "/tmp",
     Env: ["OPENBLAS_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "HOME=/tmp"],
     OpenStdin: true,
-    StdinOnce: false,
+    // The judge server exits at the end of its stdin: with StdinOnce, Docker closes it when the
+    // owner's attached connection goes (the owner died, or the Docker connection was lost), so
+    // the container ends and is auto-removed instead of idling forever.
+    StdinOnce: true,
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
     NetworkDisabled: true,
-    Labels: { [SANDBOX_LABEL]: "1" },
+    Labels: ownerLabels(options.image, "judge"),
     HostConfig: {
       NetworkMode: "none",
       CapDrop: ["ALL"],
@@ -85,6 +91,15 @@ export function containerSpec(options: ContainerOptions, name: string): Docker.C
 
 let containerCounter = 0;
 
+/** The promise's value, or an error naming `what` once `ms` have passed. */
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Docker did not answer within ${Math.round(ms / 1000)} s while ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 export class JudgeContainer implements SandboxSlot {
   private nextId = 1;
   private pending: { id: number; resolve: (v: VerdictFrame) => void; reject: (e: Error) => void } | null = null;
@@ -104,22 +119,23 @@ export class JudgeContainer implements SandboxSlot {
 
   static async start(docker: Docker, options: ContainerOptions): Promise<JudgeContainer> {
     const name = `restem-judge-${process.pid}-${Date.now().toString(36)}-${containerCounter++}`;
-    const container = await docker.createContainer(containerSpec(options, name));
+    // Every Docker request has a deadline: a daemon that goes away mid-request (a dead proxy,
+    // a stopped dockerd) must end in an error, never in a promise that waits forever.
+    const container = await withDeadline(docker.createContainer(containerSpec(options, name)), options.startTimeoutMs, "creating a sandbox container");
     try {
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as unknown as Duplex;
+      const stream = (await withDeadline(
+        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+        options.startTimeoutMs,
+        "attaching to a sandbox container",
+      )) as unknown as Duplex;
       const judge = new JudgeContainer(name, container, stream);
       const hello = judge.listen(docker, options.startTimeoutMs);
-      await container.start();
+      hello.catch(() => undefined); // awaited below; start() may fail first
+      await withDeadline(container.start(), options.startTimeoutMs, "starting a sandbox container");
       judge.hello = await hello;
       return judge;
     } catch (error) {
-      await container.remove({ force: true }).catch(() => undefined);
+      await withDeadline(container.remove({ force: true }), REMOVE_TIMEOUT_MS, "removing a sandbox container").catch(() => undefined);
       throw error;
     }
   }
@@ -210,6 +226,6 @@ export class JudgeContainer implements SandboxSlot {
     this.pending?.reject(new Error("sandbox container disposed"));
     this.pending = null;
     this.stream.destroy();
-    await this.container.remove({ force: true }).catch(() => undefined);
+    await withDeadline(this.container.remove({ force: true }), REMOVE_TIMEOUT_MS, "removing a sandbox container").catch(() => undefined);
   }
 }

@@ -92,11 +92,16 @@ export class SandboxPool {
     else this.idle.push(slot);
   }
 
-  /** Starts a slot for the first waiter, if anyone is waiting. */
+  /**
+   * Starts slots for waiters while there is room. Every place where room appears calls it
+   * (a slot retired, a start that failed): a waiter left in the queue with no slot on its way
+   * would wait forever, and a process waiting on nothing but it exits as if it had finished.
+   */
   private refill(): void {
-    const waiter = this.waiters.shift();
-    if (!waiter) return;
-    this.startSlot().then(waiter.resolve, waiter.reject);
+    while (this.waiters.length > 0 && this.live < this.size && !this.closed) {
+      const waiter = this.waiters.shift()!;
+      this.startSlot().then(waiter.resolve, waiter.reject);
+    }
   }
 
   private async startSlot(): Promise<SandboxSlot> {
@@ -107,6 +112,7 @@ export class SandboxPool {
       return slot;
     } catch (error) {
       this.live--;
+      this.refill();
       throw error;
     }
   }

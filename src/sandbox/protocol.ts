@@ -20,6 +20,16 @@ export interface SandboxLimits {
   fileLimit: number;
 }
 
+/**
+ * The smallest memory limit a program may be given, in MiB. The limit is the program process's
+ * address space (RLIMIT_AS, as the APPS evaluator sets it), and the runner is forked from a
+ * Python that has already loaded the judge and numpy: about 60 MiB before the program
+ * allocates a byte. Linux lets RLIMIT_AS be set below what is already mapped, so a smaller
+ * limit did not stop a program that allocates nothing new (`--memory-mb 1` "worked") while any
+ * real program failed with MemoryError. 96 MiB leaves a program at least ~32 MiB of its own.
+ */
+export const MIN_MEMORY_MB = 96;
+
 export const APPS_LIMITS: SandboxLimits = {
   timeoutS: 4,
   globalTimeoutS: 11,

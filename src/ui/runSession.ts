@@ -171,6 +171,8 @@ export function formatRunEvent(event: RunEvent): string | null {
       return line(`run failed: ${event.message}`);
     case "log":
       return line(event.message);
+    case "sandbox":
+      return line(`sandbox: ${event.message}`);
     case "sample_judged":
       return null;
   }

@@ -6,6 +6,7 @@
 import * as fs from "node:fs/promises";
 import { compareNatural } from "../problems";
 import {
+  judgedRecords,
   listRunIds,
   readIterationMetrics,
   readJson,
@@ -166,7 +167,8 @@ export async function readIterationSamples(store: string, runId: string, iterati
     ms: record.ms,
     finishReason: record.finish_reason,
   });
-  return [...estep.map((r) => toNode(r, "estep")), ...evaluation.map((r) => toNode(r, r.kind === "greedy" ? "greedy" : "sampled"))];
+  // Verdicts only: a sample judged again after a sandbox failure shows once, a sandbox failure never.
+  return [...judgedRecords(estep).map((r) => toNode(r, "estep")), ...judgedRecords(evaluation).map((r) => toNode(r, r.kind === "greedy" ? "greedy" : "sampled"))];
 }
 
 export const sampleKey = (problemId: string, index: number): string => `${problemId}#${index}`;

@@ -41,7 +41,7 @@ const QWEN2 = {
 
 /** Stand-in reward (see the header): every program fails. */
 const noReward = async (): Promise<{ judge: (p: Problem, c: string) => Promise<Verdict>; close: () => Promise<void> }> => ({
-  judge: async (problem) => ({ problemId: problem.id, passed: false, results: [false], acceptedBy: [null], details: ["stand-in"], error: "stand-in", ms: 0 }),
+  judge: async (problem) => ({ problemId: problem.id, passed: false, results: [false], acceptedBy: [null], details: ["stand-in"], error: "stand-in", ms: 0, sandboxFailure: false }),
   close: async () => undefined,
 });
 

@@ -96,6 +96,27 @@ describe("sandbox pool", () => {
     assert.equal(pool.stats().live, 0);
   });
 
+  it("strands no waiter when every slot dies and no new one can start (Docker lost)", async () => {
+    let docker = true;
+    const pool = new SandboxPool(async () => {
+      if (!docker) throw new Error("connect ENOENT");
+      const slot = new FakeSlot("s");
+      slot.run = async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        slot.healthy = false;
+        throw new Error("stream ended");
+      };
+      return slot;
+    }, 2);
+    await pool.warm();
+    docker = false;
+    // Ten pieces of work for two slots: eight wait, both slots die, no replacement starts.
+    const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => pool.use((slot) => slot.run({} as never, {} as never))));
+    assert.ok(outcomes.every((o) => o.status === "rejected"), "every waiter hears of the failure");
+    assert.equal(pool.stats().waiting, 0);
+    assert.equal(pool.stats().live, 0);
+  });
+
   it("rejects waiters when closed and refuses new work", async () => {
     const { factory } = fakeFactory();
     const pool = new SandboxPool(factory, 1);
