@@ -89,6 +89,9 @@ export const CONFIG_SETTINGS: readonly SettingField[] = [
   "mstep.gradAccumSteps",
   "mstep.maxSeqLen",
   "mstep.loraRank",
+  "mstep.loraAboveParams",
+  "mstep.workers",
+  "mstep.ignoreMemoryCheck",
   "mstep.patience",
   "mstep.evalInterval",
   "evaluation.passK",
@@ -96,8 +99,11 @@ export const CONFIG_SETTINGS: readonly SettingField[] = [
   "evaluation.temperature",
   "evaluation.topP",
   "evaluation.trainGreedy",
+  "prompt.format",
+  "prompt.system",
   "judge.concurrency",
   "judge.strict",
+  "judge.memoryMb",
 ].map((key) => ({ key, configPath: key.split(".") }));
 
 /** Settings that are not config fields. */
