@@ -28,7 +28,7 @@ describe("UI run settings", () => {
       assert.notEqual(value, undefined, `${field.key} is not a restem.json field`);
       // The default value itself, set through the settings path, must parse.
       // A null default gets a sample value of the field's type; prompt.system also needs the chat format.
-      const sample = field.key === "prompt.system" ? "You write Python." : 1;
+      const sample = field.key === "prompt.system" ? "You write Python." : field.key === "judge.memoryMb" ? 256 : 1;
       const companions: Record<string, unknown> = field.key === "prompt.system" ? { "prompt.format": "chat" } : {};
       const raw = overridesFromSettings((key) => (key === field.key ? (value ?? sample) : companions[key]));
       assert.doesNotThrow(() => parseConfig({ ...raw, problems: "p", model: "m" }, "settings"), field.key);
