@@ -16,6 +16,7 @@ import { loadModelConfig, loadModelWeights, loadTokenizer } from "../model";
 import type { StorageDType } from "../model/types";
 import { describeBackend, initBackend } from "../trainer/backend";
 import type { TrainExample } from "../trainer/loss";
+import { DEFAULT_LARGE_MODEL_LORA_RANK, fullFineTuneFits } from "../trainer/streamed/policy";
 import { saveTrainedModel, train, type StepInfo } from "../trainer/train";
 import { type CommandIo, integerAtLeast, positiveInteger, positiveNumber } from "./args";
 
@@ -113,8 +114,10 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
   const examples = await readTrainingData(options.data, tokenizer, eosId);
   const weights = await loadModelWeights(options.model);
   const backend = await initBackend();
+  // Above the size where full fine-tuning fits, LoRA is the default (--full still asks for it).
+  const loraRank = options.loraRank ?? (!options.full && !fullFineTuneFits(config) ? DEFAULT_LARGE_MODEL_LORA_RANK : undefined);
   if (!options.quiet) {
-    const mode = options.loraRank !== undefined ? `LoRA rank ${options.loraRank}` : "full fine-tuning";
+    const mode = loraRank !== undefined ? `LoRA rank ${loraRank}${options.loraRank === undefined ? " (default for a model of this size)" : ""}` : "full fine-tuning";
     io.err(`restem train: ${examples.length} examples, ${mode}, backend ${describeBackend(backend)}\n`);
   }
   const result = await train(
@@ -127,7 +130,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
       batchSize: options.batch,
       gradAccumSteps: options.gradAccum,
       maxSeqLen: options.maxSeqLen,
-      loraRank: options.loraRank ?? null,
+      loraRank: loraRank ?? null,
       loraAlpha: options.loraAlpha ?? null,
       seed: options.seed,
       padId: config.padTokenId ?? eosId ?? 0,
@@ -156,7 +159,7 @@ export function registerTrainCommand(program: Command, io: CommandIo): void {
     .requiredOption("--out <dir>", "directory to write (config.json, model.safetensors, tokenizer files)")
     .option("--lora-rank <r>", "train LoRA adapters of rank r (merged into the saved weights; also saved under out/adapter)", positiveInteger)
     .option("--lora-alpha <a>", "LoRA alpha (default 2 * rank)", positiveNumber)
-    .option("--full", "full fine-tuning (the default)")
+    .option("--full", "full fine-tuning (the default for models small enough; LoRA rank 16 above)")
     .option("--epochs <e>", "passes over the data (default 2)", positiveInteger)
     .option("--lr <x>", "peak learning rate (default 2e-5 full, 2e-4 LoRA)", positiveNumber)
     .option("--batch <b>", "examples per micro-batch (default 8)", positiveInteger)

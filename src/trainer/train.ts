@@ -19,6 +19,8 @@ import { bucketBatches, packBatch, validateExample, type TrainExample } from "./
 import { AdamW, clipByGlobalNorm, learningRateAt } from "./optim";
 import { DataParallel, defaultReplicaCount } from "./parallel";
 import { localGradients } from "./shards";
+import { needsStreaming, parameterCount } from "./streamed/policy";
+import { trainStreamed } from "./streamed/trainLarge";
 
 export interface TrainOptions {
   epochs: number;
@@ -131,6 +133,11 @@ export async function train(
 
   // Model: all weights trainable, or frozen base + LoRA adapters.
   const lora = o.loraRank === null ? null : loraSettings(o.loraRank, o.loraAlpha ?? undefined, o.loraTargets ?? undefined);
+  // Models too large for the wasm heap: LoRA on the streamed engine (src/trainer/streamed/).
+  if (needsStreaming(config)) {
+    if (lora === null) throw new Error(`a model of ${(parameterCount(config) / 1e6).toFixed(0)}M parameters is too large for full fine-tuning here; train LoRA adapters (loraRank, --lora-rank)`);
+    return trainStreamed(config, weights, examples, o, lora, hooks);
+  }
   const decoder = new TfDecoder(config, weights, { lora, loraSeed: o.seed });
   const params = decoder.trainableVariables();
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
