@@ -1,13 +1,15 @@
 // LoRA training throughput at the Qwen2.5-Coder-0.5B shape on the streamed engine, against
 // PyTorch doing the same step in the same run.
 //
-//   node out/bench/trainerLarge.js [--model <dir>] [--layers L] [--steps N] [--torch-steps M] [--no-torch]
+//   node out/bench/trainerLarge.js [--model <dir>] [--layers L] [--steps N] [--workers W] [--torch-steps M] [--no-torch]
 //
 // Model: the random-weight 0.5B checkpoint (scripts/make-random-model.mjs; --model, default
 // ~/.cache/restem/models/qwen2.5-coder-0.5b, generated when absent), all 24 layers unless
 // --layers L keeps the first L (both sides). Step: LoRA rank 16 (alpha 32) on q, k, v, o, gate,
-// up and down, one sequence of 256 tokens ("batch 1": one sequence per optimizer step, loss on
-// all 256 positions), backward, clipping, AdamW. One warm-up step, then N timed steps.
+// up and down, sequences of 256 tokens, "batch 1" per replica: each of the W replicas (wasm
+// instances on their own core, default min(2, cores)) takes one sequence of the step (loss on
+// all 256 positions), backward, clipping, AdamW. One warm-up step, then N timed steps; tokens/s
+// counts every sequence of the step.
 // Plain (everything in the heap) does not fit at this size: 2 GB of F32 weights plus XNNPACK's
 // packed copies exceed the 4 GiB wasm heap (XNNPACK status 6), so there is no in-heap figure.
 // Rival: bench/trainer_large_torch.py under /usr/bin/python3 (PyTorch, 2 threads), same shape.
@@ -19,6 +21,7 @@ import * as path from "node:path";
 import { parseModelConfig, readSafetensors, readSafetensorsHeader } from "../src/model";
 import { describeBackend, initBackend } from "../src/trainer/backend";
 import { loraSettings } from "../src/trainer/lora";
+import { defaultReplicaCount } from "../src/trainer/parallel";
 import type { TrainExample } from "../src/trainer/loss";
 import { trainStreamed } from "../src/trainer/streamed/trainLarge";
 import { resolveTrainOptions } from "../src/trainer/train";
@@ -67,14 +70,17 @@ async function main(): Promise<void> {
   const backend = await initBackend("wasm");
   let state = 7;
   const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % config.vocabSize;
-  const examples: TrainExample[] = Array.from({ length: steps + 1 }, () => ({ promptIds: [next()], completionIds: Array.from({ length: SEQ }, next), reward: 1 }));
-  const options = resolveTrainOptions({ epochs: 1, batchSize: 1, lr: 2e-4, seed: 0 });
-  console.log(`streamed LoRA r16 (q,k,v,o,gate,up,down), ${layers} layers of the 0.5B shape, seq ${SEQ}, batch 1 (one sequence per step), backend ${describeBackend(backend)}`);
+  const replicas = flag("--workers", defaultReplicaCount());
+  const examples: TrainExample[] = Array.from({ length: (steps + 1) * replicas }, () => ({ promptIds: [next()], completionIds: Array.from({ length: SEQ }, next), reward: 1 }));
+  const options = resolveTrainOptions({ epochs: 1, batchSize: replicas, lr: 2e-4, seed: 0, workers: replicas });
+  console.log(
+    `streamed LoRA r16 (q,k,v,o,gate,up,down), ${layers} layers of the 0.5B shape, seq ${SEQ}, batch 1 per replica: ${replicas} replica(s) (wasm instances, one per core) each take one sequence per step; backend ${describeBackend(backend)}`,
+  );
   const result = await trainStreamed(config, weights, examples, options, loraSettings(16, 32), {
     onStep: (info) => console.log(`  step ${info.step}: loss ${info.loss.toFixed(3)}, ${info.tokensPerSecond.toFixed(2)} tok/s`),
   });
   const timed = result.history.slice(1);
-  const tokensPerSecond = timed.length / timed.reduce((sum, s) => sum + SEQ / s.tokensPerSecond, 0);
+  const tokensPerSecond = (timed.length * SEQ * replicas) / timed.reduce((sum, s) => sum + (SEQ * replicas) / s.tokensPerSecond, 0);
   const peak = process.resourceUsage().maxRSS / 1024 ** 2;
   console.log(`restem streamed: ${tokensPerSecond.toFixed(2)} tok/s over ${timed.length} steps; peak RSS ${peak.toFixed(2)} GiB (process, incl. the loaded checkpoint)`);
   console.log("in-heap (plain) decoder: does not fit at this size (weights + XNNPACK packed copies > 4 GiB wasm heap)");

@@ -10,6 +10,9 @@ import { initLoraAdapters, loraSettings, type LoraSettings } from "../../src/tra
 import { batchLoss, packBatch, type TrainExample } from "../../src/trainer/loss";
 import { StreamedDecoder } from "../../src/trainer/streamed/engine";
 import { buildHostWeights } from "../../src/trainer/streamed/hostWeights";
+import { StreamedParallel } from "../../src/trainer/streamed/parallel";
+import { adapterVariables, trainStreamed } from "../../src/trainer/streamed/trainLarge";
+import { resolveTrainOptions } from "../../src/trainer/train";
 import { maxAbsDiff, tinyConfig, tinyWeights } from "../support/tinyModel";
 import { decoderLogits, useBackend } from "./trainer-support";
 
@@ -75,4 +78,38 @@ describe("streamed engine vs the in-heap decoder (wasm)", () => {
       tf.dispose(result.grads);
     });
   }
+
+  it("a worker on the shared weights gives the same loss and gradients as one thread", async () => {
+    const config = tinyConfig({ architecture: "qwen2", tieWordEmbeddings: true });
+    const weights = tinyWeights(config, 13);
+    const lora = loraSettings(4, 8);
+    const params = adapterVariables(config, lora, liveAdapters(config, lora));
+    const host = buildHostWeights(config, weights, { shared: true, vocabChunk: 16 });
+    const decoder = new StreamedDecoder(host, lora);
+    const batch = packBatch([...EXAMPLES, { promptIds: [1, 8], completionIds: [9, 10, 11, 2], reward: 1 }], 64);
+    const alone = decoder.lossAndGradients(batch, batch.completionTokens, params);
+    const parallel = await StreamedParallel.start(2, host, lora, params.map((p) => [...p.shape]), "wasm");
+    assert.ok(parallel, "worker script missing (build first)");
+    try {
+      const shared = await parallel.gradients(decoder, params, [batch], batch.completionTokens);
+      assert.ok(Math.abs(shared.loss - alone.loss) < 1e-5, `loss ${shared.loss} vs ${alone.loss}`);
+      shared.grads.forEach((g, i) => assert.ok(maxAbsDiff(g.dataSync(), alone.grads[i].dataSync()) < 1e-6, `gradient ${i}`));
+      tf.dispose(shared.grads);
+    } finally {
+      await parallel.close();
+      tf.dispose([...alone.grads, ...params]);
+      decoder.dispose();
+    }
+  });
+
+  it("trainStreamed runs the loop with a worker and returns merged weights and adapters", async () => {
+    const config = tinyConfig({ architecture: "qwen2", tieWordEmbeddings: true });
+    const weights = tinyWeights(config, 13);
+    const options = resolveTrainOptions({ epochs: 2, batchSize: 2, lr: 1e-2, workers: 2, seed: 2 });
+    const result = await trainStreamed(config, weights, EXAMPLES, options, loraSettings(4, 8));
+    assert.equal(result.steps, 2);
+    assert.ok(result.history.every((s) => Number.isFinite(s.loss) && s.loss > 0));
+    assert.equal(result.weights.size, weights.size);
+    assert.ok(result.adapters && result.adapters.size === 2 * 7 * config.numLayers);
+  });
 });

@@ -12,11 +12,13 @@ import { mulberry32 } from "../../model";
 import type { ModelConfig, WeightMap, WeightTensor } from "../../model/types";
 import { activeBackendName } from "../backend";
 import { initLoraAdapters, loraTargets, mergeLora, type LoraSettings } from "../lora";
-import { bucketBatches, packBatch, type TrainExample } from "../loss";
+import { bucketBatches, packBatch, type PackedBatch, type TrainExample } from "../loss";
 import { AdamW, clipByGlobalNorm, learningRateAt } from "../optim";
+import { defaultReplicaCount } from "../parallel";
 import type { StepInfo, TrainHooks, TrainOptions, TrainResult } from "../train";
 import { StreamedDecoder } from "./engine";
 import { buildHostWeights } from "./hostWeights";
+import { StreamedParallel } from "./parallel";
 
 /** Adapters as trainable variables in the internal layout (At [in, r], Bt [r, out]), layer-major. */
 export function adapterVariables(config: ModelConfig, lora: LoraSettings, adapters: WeightMap): tf.Variable[] {
@@ -59,8 +61,20 @@ export async function trainStreamed(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   if (hooks.validate) throw new Error("validation hooks are not supported for streamed (large-model) training yet; train without validation");
-  const decoder = new StreamedDecoder(buildHostWeights(config, weights), lora);
+  // Data parallelism: one wasm instance per replica, all reading one shared copy of the weights.
+  const backend = activeBackendName() ?? "wasm";
+  const replicas = o.workers ?? (backend === "wasm" ? defaultReplicaCount() : 1);
+  const host = buildHostWeights(config, weights, { shared: replicas > 1 });
+  const decoder = new StreamedDecoder(host, lora);
   const params = adapterVariables(config, lora, initLoraAdapters(config, lora, o.seed));
+  let parallel: StreamedParallel | null = null;
+  try {
+    parallel = await StreamedParallel.start(replicas, host, lora, params.map((p) => [...p.shape]), backend);
+  } catch (error) {
+    tf.dispose(params);
+    decoder.dispose();
+    throw error;
+  }
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
   const batchesPerEpoch = Math.ceil(examples.length / o.batchSize);
   const totalSteps = o.epochs * Math.ceil(batchesPerEpoch / o.gradAccumSteps);
@@ -77,15 +91,7 @@ export async function trainStreamed(
         const normaliser = micro.reduce((sum, b) => sum + b.completionTokens, 0);
         const tokens = micro.reduce((sum, b) => sum + b.realTokens, 0);
         if (normaliser === 0) continue;
-        let loss = 0;
-        let grads: tf.Tensor[] = params.map((p) => tf.zerosLike(p));
-        for (const batch of micro) {
-          const result = decoder.lossAndGradients(batch, normaliser, params);
-          loss += result.loss;
-          const summed = grads.map((g, i) => tf.add(g, result.grads[i]));
-          tf.dispose([...grads, ...result.grads]);
-          grads = summed;
-        }
+        const { loss, grads } = parallel ? await parallel.gradients(decoder, params, micro, normaliser) : localStreamedGradients(decoder, params, micro, normaliser);
         const clipped = clipByGlobalNorm(grads, o.gradClip);
         if (!Number.isFinite(clipped.norm)) {
           tf.dispose(clipped.grads);
@@ -107,5 +113,20 @@ export async function trainStreamed(
     optimizer.dispose();
     tf.dispose(params);
     decoder.dispose();
+    await parallel?.close();
   }
+}
+
+/** Loss and adapter gradients of `batches` in this thread alone. */
+function localStreamedGradients(decoder: StreamedDecoder, params: readonly tf.Variable[], batches: readonly PackedBatch[], normaliser: number): { loss: number; grads: tf.Tensor[] } {
+  let loss = 0;
+  let grads: tf.Tensor[] = params.map((p) => tf.zerosLike(p));
+  for (const batch of batches) {
+    const result = decoder.lossAndGradients(batch, normaliser, params);
+    loss += result.loss;
+    const summed = grads.map((g, i) => tf.add(g, result.grads[i]));
+    tf.dispose([...grads, ...result.grads]);
+    grads = summed;
+  }
+  return { loss, grads };
 }
