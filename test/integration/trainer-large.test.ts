@@ -8,17 +8,18 @@
 
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadTokenizer, parseModelConfig, readSafetensors } from "../../src/model";
 import type { ModelConfig, WeightMap } from "../../src/model/types";
 import { initBackend } from "../../src/trainer/backend";
-import { loraSettings } from "../../src/trainer/lora";
+import { initLoraAdapters, loraSettings } from "../../src/trainer/lora";
 import { packBatch, type TrainExample } from "../../src/trainer/loss";
 import { StreamedDecoder } from "../../src/trainer/streamed/engine";
 import { buildHostWeights } from "../../src/trainer/streamed/hostWeights";
 import { adapterVariables, trainStreamed } from "../../src/trainer/streamed/trainLarge";
-import { initLoraAdapters } from "../../src/trainer/lora";
 import { resolveTrainOptions } from "../../src/trainer/train";
 import { ensureRandomModel, largeModelSkipReason, restemBin } from "../support/largeModel";
 
@@ -32,7 +33,7 @@ function peakRssGiB(): string {
 
 /** The first `layers` layers of the cached model (full widths) and their config. */
 async function truncatedModel(dir: string, layers: number): Promise<{ config: ModelConfig; weights: WeightMap }> {
-  const raw = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile(path.join(dir, "config.json"), "utf8"))) as Record<string, unknown>;
+  const raw = JSON.parse(await fs.readFile(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
   const config = parseModelConfig({ ...raw, num_hidden_layers: layers, max_window_layers: layers }, `${SHAPE} (${layers} layers)`);
   const names = new Set(["model.embed_tokens.weight", "model.norm.weight"]);
   for (let layer = 0; layer < layers; layer++) {
@@ -71,7 +72,7 @@ describe(`trainer at the ${SHAPE} shape (streamed engine)`, function () {
 
   it("tfjs forward matches ONNX Runtime within 1e-3 on every logit (all 24 layers)", () => {
     const ids = [151643, 750, 7640, 1600, 8810, 1155, 11, 293, 1648, 262, 470, 264, 488, 293, 198];
-    const cache = path.join(require("node:os").tmpdir(), "restem-large-onnx");
+    const cache = path.join(os.tmpdir(), "restem-large-onnx");
     const tfjs = logitsOf("tfjs", dir, ids, cache);
     const onnx = logitsOf("onnx", dir, ids, cache);
     assert.equal(tfjs.length, 151936);

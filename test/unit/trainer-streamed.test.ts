@@ -4,6 +4,7 @@
 
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
+import { parseModelConfig } from "../../src/model";
 import type { ModelConfig, WeightMap } from "../../src/model/types";
 import { TfDecoder } from "../../src/trainer/decoder";
 import { initLoraAdapters, loraSettings, type LoraSettings } from "../../src/trainer/lora";
@@ -11,6 +12,7 @@ import { batchLoss, packBatch, type TrainExample } from "../../src/trainer/loss"
 import { StreamedDecoder } from "../../src/trainer/streamed/engine";
 import { buildHostWeights } from "../../src/trainer/streamed/hostWeights";
 import { StreamedParallel } from "../../src/trainer/streamed/parallel";
+import { checkStreamedMemory, fullFineTuneFits, needsStreaming, parameterCount, streamedMemoryPlan } from "../../src/trainer/streamed/policy";
 import { adapterVariables, trainStreamed } from "../../src/trainer/streamed/trainLarge";
 import { resolveTrainOptions } from "../../src/trainer/train";
 import { maxAbsDiff, tinyConfig, tinyWeights } from "../support/tinyModel";
@@ -111,5 +113,41 @@ describe("streamed engine vs the in-heap decoder (wasm)", () => {
     assert.ok(result.history.every((s) => Number.isFinite(s.loss) && s.loss > 0));
     assert.equal(result.weights.size, weights.size);
     assert.ok(result.adapters && result.adapters.size === 2 * 7 * config.numLayers);
+  });
+});
+
+describe("streamed engine: size policy and memory preflight", () => {
+  const qwen = (hidden: number, ffn: number, layers: number, heads: number): ModelConfig =>
+    parseModelConfig(
+      {
+        architectures: ["Qwen2ForCausalLM"],
+        model_type: "qwen2",
+        vocab_size: 151936,
+        hidden_size: hidden,
+        intermediate_size: ffn,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: 2,
+        rms_norm_eps: 1e-6,
+        rope_theta: 1000000,
+        max_position_embeddings: 32768,
+        tie_word_embeddings: true,
+      },
+      "test config",
+    );
+
+  it("streams and defaults to LoRA at the 0.5B shape, not for tiny models", () => {
+    const half = qwen(896, 4864, 24, 14);
+    assert.equal(parameterCount(half), 494032768);
+    assert.ok(needsStreaming(half) && !fullFineTuneFits(half));
+    assert.ok(!needsStreaming(tinyConfig()) && fullFineTuneFits(tinyConfig()));
+  });
+
+  it("refuses the 1.5B shape with the numbers when memory is short", () => {
+    const big = qwen(1536, 8960, 28, 12);
+    const plan = streamedMemoryPlan(big, 2);
+    assert.ok(plan.total > 16 * 1024 ** 3);
+    assert.throws(() => checkStreamedMemory(big, 2, 16 * 1024 ** 3), /1544M-parameter.*transposed weight copies .* GiB.*16\.0 GiB is available/);
+    assert.doesNotThrow(() => checkStreamedMemory(big, 1, 64 * 1024 ** 3));
   });
 });

@@ -36,3 +36,45 @@ export function needsStreaming(config: ModelConfig): boolean {
 export function fullFineTuneFits(config: ModelConfig): boolean {
   return 4 * parameterCount(config) <= FULL_FINE_TUNE_WEIGHT_BYTES;
 }
+
+/** Host memory the streamed LoRA trainer adds on top of the loaded F32 weights, by part (bytes). */
+export interface StreamedMemoryPlan {
+  /** Transposed copies of every projection and the chunked output matrix (hostWeights.ts). */
+  transposed: number;
+  /** The SharedArrayBuffer copy of the weights that gradient workers read (replicas > 1). */
+  shared: number;
+  /** The wasm heaps, one per replica (a layer's weights, XNNPACK copies, activations). */
+  heaps: number;
+  /** The merged projections written at the end (W + alpha/r B A). */
+  merged: number;
+  total: number;
+}
+
+/** Bytes of the wasm heap one streamed replica grows to (measured at the 0.5B shape, seq 256). */
+export const STREAMED_HEAP_BYTES = 1.5 * GIB;
+
+export function streamedMemoryPlan(config: ModelConfig, replicas: number): StreamedMemoryPlan {
+  const h = config.hiddenSize;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  const f = config.intermediateSize;
+  const projections = 4 * config.numLayers * (2 * q * h + 2 * kv * h + 3 * f * h);
+  const transposed = projections + 4 * config.vocabSize * h;
+  const shared = replicas > 1 ? 4 * parameterCount(config) : 0;
+  const heaps = replicas * STREAMED_HEAP_BYTES;
+  const total = transposed + shared + heaps + projections;
+  return { transposed, shared, heaps, merged: projections, total };
+}
+
+/** Throws, with the numbers, when the streamed trainer would need more memory than `availableBytes`. */
+export function checkStreamedMemory(config: ModelConfig, replicas: number, availableBytes: number): void {
+  const plan = streamedMemoryPlan(config, replicas);
+  if (plan.total <= availableBytes) return;
+  const gib = (bytes: number): string => `${(bytes / GIB).toFixed(1)} GiB`;
+  const single = replicas > 1 ? ` (with one replica, workers 1: ${gib(streamedMemoryPlan(config, 1).total)})` : "";
+  throw new Error(
+    `not enough memory to train a ${(parameterCount(config) / 1e6).toFixed(0)}M-parameter model with LoRA: beyond the loaded weights it needs ${gib(plan.total)} ` +
+      `(transposed weight copies ${gib(plan.transposed)}, shared copy for ${replicas} replicas ${gib(plan.shared)}, wasm heaps ${gib(plan.heaps)}, merged output ${gib(plan.merged)})${single}, ` +
+      `and ${gib(availableBytes)} is available; free memory, use fewer workers or a machine with more memory`,
+  );
+}

@@ -7,6 +7,7 @@
 // gradients and the AdamW moments stay in the heap for the whole run. The merged weights are
 // computed on the host at the end (W + alpha/r B A, lora.ts's mergeLora).
 
+import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import { mulberry32 } from "../../model";
 import type { ModelConfig, WeightMap, WeightTensor } from "../../model/types";
@@ -19,6 +20,7 @@ import type { StepInfo, TrainHooks, TrainOptions, TrainResult } from "../train";
 import { StreamedDecoder } from "./engine";
 import { buildHostWeights } from "./hostWeights";
 import { StreamedParallel } from "./parallel";
+import { checkStreamedMemory } from "./policy";
 
 /** Adapters as trainable variables in the internal layout (At [in, r], Bt [r, out]), layer-major. */
 export function adapterVariables(config: ModelConfig, lora: LoraSettings, adapters: WeightMap): tf.Variable[] {
@@ -64,6 +66,7 @@ export async function trainStreamed(
   // Data parallelism: one wasm instance per replica, all reading one shared copy of the weights.
   const backend = activeBackendName() ?? "wasm";
   const replicas = o.workers ?? (backend === "wasm" ? defaultReplicaCount() : 1);
+  checkStreamedMemory(config, replicas, os.freemem());
   const host = buildHostWeights(config, weights, { shared: replicas > 1 });
   const decoder = new StreamedDecoder(host, lora);
   const params = adapterVariables(config, lora, initLoraAdapters(config, lora, o.seed));
