@@ -1,7 +1,8 @@
 // The trainer at the Qwen2.5-Coder-0.5B shape (random weights, real tokenizer; see
 // test/support/largeModel.ts): the tfjs forward pass through the streamed engine against ONNX
 // Runtime on every logit of the full 24-layer model, LoRA gradients against central finite
-// differences, and 30 LoRA steps that make greedy decoding reproduce a training program.
+// differences, and 30 LoRA steps after which greedy `restem sample` on the saved merged model
+// reproduces a training program.
 // The gradient and training checks use the first LAYERS of the 24 layers at full widths
 // (hidden 896, 14/2 heads, FFN 4864, vocabulary 151936) to keep CI time reasonable; the
 // streamed engine treats every layer alike, so more layers only cost time.
@@ -20,7 +21,7 @@ import { packBatch, type TrainExample } from "../../src/trainer/loss";
 import { StreamedDecoder } from "../../src/trainer/streamed/engine";
 import { buildHostWeights } from "../../src/trainer/streamed/hostWeights";
 import { adapterVariables, trainStreamed } from "../../src/trainer/streamed/trainLarge";
-import { resolveTrainOptions } from "../../src/trainer/train";
+import { resolveTrainOptions, saveTrainedModel } from "../../src/trainer/train";
 import { ensureRandomModel, largeModelSkipReason, restemBin } from "../support/largeModel";
 
 const SHAPE = "qwen2.5-coder-0.5b";
@@ -143,21 +144,17 @@ describe(`trainer at the ${SHAPE} shape (streamed engine)`, function () {
     console.log(`      ${result.steps} steps in ${seconds.toFixed(0)} s; loss ${first.toFixed(3)} -> ${last.toFixed(3)}; peak RSS ${peakRssGiB()} GiB`);
     assert.equal(result.steps, 30);
     assert.ok(last < first / 4, `loss ${first} -> ${last}`);
-    // Greedy decoding from the merged weights (no adapters), a token at a time.
-    const merged = new StreamedDecoder(buildHostWeights(config, result.weights), null);
-    const ids = [...prompt];
-    const generated: number[] = [];
-    for (let t = 0; t < 24; t++) {
-      const logits = merged.lastLogits(ids);
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-      if (best === eos) break;
-      ids.push(best);
-      generated.push(best);
-    }
-    merged.dispose();
-    const text = tokenizer.decode(generated);
-    console.log(`      greedy: ${JSON.stringify(text)}`);
+    // Greedy `restem sample` (ONNX Runtime) from the saved merged model.
+    const out = path.join(await fs.mkdtemp(path.join(os.tmpdir(), "restem-large-")), "merged");
+    await saveTrainedModel(out, config, result, { tokenizerFrom: dir });
+    const sampled = execFileSync(
+      process.execPath,
+      [restemBin(), "sample", "--model", out, "--prompt", "# program\n", "--temperature", "0", "--max-new-tokens", "24", "--json", "--onnx-cache", path.join(out, "..", "onnx")],
+      { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+    );
+    const text = (JSON.parse(sampled.trim().split("\n")[0]) as { text: string }).text;
+    console.log(`      greedy restem sample: ${JSON.stringify(text)}`);
+    await fs.rm(path.dirname(out), { recursive: true, force: true });
     assert.ok(PROGRAMS.includes(text), `greedy output ${JSON.stringify(text)} is none of the training programs`);
   });
 });
