@@ -17,7 +17,8 @@ import type { StorageDType } from "../model/types";
 import { describeBackend, initBackend } from "../trainer/backend";
 import type { TrainExample } from "../trainer/loss";
 import { defaultReplicaCount } from "../trainer/parallel";
-import { preflightTraining } from "../trainer/preflight";
+import { likelyEngine, preflightTraining } from "../trainer/preflight";
+import { DEFAULT_LARGE_MODEL_LORA_RANK, fullFineTuneFits } from "../trainer/streamed/policy";
 import { DEFAULT_TRAIN_OPTIONS, saveTrainedModel, train, type StepInfo } from "../trainer/train";
 import { type CommandIo, integerAtLeast, positiveInteger, positiveNumber } from "./args";
 
@@ -121,12 +122,15 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
   const eosId = tokenizer.eosTokenIds[0] ?? config.eosTokenIds[0] ?? null;
   const examples = await readTrainingData(options.data, tokenizer, eosId);
   const backend = await initBackend();
+  // Above the size where full fine-tuning fits, LoRA is the default (--full still asks for it).
+  const loraRank = options.loraRank ?? (!options.full && !fullFineTuneFits(config) ? DEFAULT_LARGE_MODEL_LORA_RANK : undefined);
   // Refuse before loading anything large when the run would not fit (see src/trainer/memory.ts).
+  const engine = backend.name === "wasm" ? likelyEngine(config) : "tensorflow";
   const replicas = options.workers ?? (backend.name === "wasm" ? defaultReplicaCount() : 1);
   if (!options.ignoreMemoryCheck) {
     preflightTraining("restem train", config, {
-      engine: backend.name === "wasm" ? "wasm" : "tensorflow",
-      loraRank: options.loraRank ?? null,
+      engine,
+      loraRank: loraRank ?? null,
       batchSize: options.batch ?? DEFAULT_TRAIN_OPTIONS.batchSize,
       maxSeqLen: Math.min(options.maxSeqLen ?? DEFAULT_TRAIN_OPTIONS.maxSeqLen, longestExample(examples)),
       replicas,
@@ -134,7 +138,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
   }
   const weights = await loadModelWeights(options.model);
   if (!options.quiet) {
-    const mode = options.loraRank !== undefined ? `LoRA rank ${options.loraRank}` : "full fine-tuning";
+    const mode = loraRank !== undefined ? `LoRA rank ${loraRank}${options.loraRank === undefined ? " (default for a model of this size)" : ""}` : "full fine-tuning";
     io.err(`restem train: ${examples.length} examples, ${mode}, backend ${describeBackend(backend)}\n`);
   }
   const result = await train(
@@ -147,7 +151,7 @@ export async function runTrainCommand(options: TrainCommandOptions, io: Pick<Com
       batchSize: options.batch,
       gradAccumSteps: options.gradAccum,
       maxSeqLen: options.maxSeqLen,
-      loraRank: options.loraRank ?? null,
+      loraRank: loraRank ?? null,
       loraAlpha: options.loraAlpha ?? null,
       seed: options.seed,
       workers: replicas,
@@ -177,7 +181,7 @@ export function registerTrainCommand(program: Command, io: CommandIo): void {
     .requiredOption("--out <dir>", "directory to write (config.json, model.safetensors, tokenizer files)")
     .option("--lora-rank <r>", "train LoRA adapters of rank r (merged into the saved weights; also saved under out/adapter)", positiveInteger)
     .option("--lora-alpha <a>", "LoRA alpha (default 2 * rank)", positiveNumber)
-    .option("--full", "full fine-tuning (the default)")
+    .option("--full", "full fine-tuning (the default for models small enough; LoRA rank 8 above 100M parameters)")
     .option("--epochs <e>", "passes over the data (default 2)", positiveInteger)
     .option("--lr <x>", "peak learning rate (default 2e-5 full, 2e-4 LoRA)", positiveNumber)
     .option("--batch <b>", "examples per micro-batch (default 8)", positiveInteger)

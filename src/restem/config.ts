@@ -5,6 +5,7 @@
 // lists every problem as `<file>: <field.path>: <what is wrong>`.
 
 import { MIN_MEMORY_MB } from "../sandbox/protocol";
+import { LORA_DEFAULT_ABOVE_PARAMS } from "../trainer/streamed/policy";
 import * as path from "node:path";
 
 export type Variant = "restem" | "sft";
@@ -158,7 +159,7 @@ export const DEFAULT_CONFIG: RestemConfig = {
     gradAccumSteps: 1, // micro-batches per optimizer step
     maxSeqLen: 1024, // longest training sequence (prompt is cut from the left first)
     loraRank: null, // null = full fine-tuning up to loraAboveParams parameters, LoRA rank 8 above; r = LoRA rank
-    loraAboveParams: 100_000_000, // with loraRank null: LoRA for models above this many parameters
+    loraAboveParams: LORA_DEFAULT_ABOVE_PARAMS, // 100M; with loraRank null: LoRA for models above this many parameters
     workers: null, // data-parallel replicas (null = min(2, cores) on wasm); each holds the model
     ignoreMemoryCheck: false, // true: train even when the memory preflight refuses
     patience: 2, // validations without improvement before validation stops

@@ -17,6 +17,7 @@ import type { TrainExample } from "../trainer/loss";
 import { modelShape, parameterCount, type MemoryEngine, type TrainingPlan } from "../trainer/memory";
 import { defaultReplicaCount } from "../trainer/parallel";
 import { likelyEngine, preflightTraining } from "../trainer/preflight";
+import { DEFAULT_LARGE_MODEL_LORA_RANK } from "../trainer/streamed/policy";
 import { saveTrainedModel, train, type StepInfo, type TrainResult } from "../trainer/train";
 import type { MStepConfig, Restart } from "./config";
 import type { PromptBuilder } from "./dataset";
@@ -32,7 +33,7 @@ export function startCheckpoint(iteration: number, restart: Restart, baseDir: st
 }
 
 /** The LoRA rank the M-step uses when mstep.loraRank is null and the model is large. */
-export const AUTO_LORA_RANK = 8;
+export const AUTO_LORA_RANK = DEFAULT_LARGE_MODEL_LORA_RANK;
 
 /** Full fine-tuning or LoRA, and why: an explicit loraRank wins; otherwise the model's size decides. */
 export function chooseTrainingMode(params: number, options: Pick<MStepConfig, "loraRank" | "loraAboveParams">): { loraRank: number | null; reason: string } {
@@ -55,7 +56,7 @@ export function mstepPlan(config: ModelConfig, options: MStepConfig, engine: Mem
  * Refuses (RESTEM_MEMORY_PREFLIGHT, naming restem.json fields to change) when the M-step would
  * not fit in memory; the loop calls it before the E-step so no sampling time is lost.
  */
-export function preflightMStep(config: ModelConfig, options: MStepConfig, iteration: number, engine: MemoryEngine = likelyEngine()): void {
+export function preflightMStep(config: ModelConfig, options: MStepConfig, iteration: number, engine: MemoryEngine = likelyEngine(config)): void {
   if (options.ignoreMemoryCheck) return;
   preflightTraining(`the M-step of iteration ${iteration}`, config, mstepPlan(config, options, engine), { style: "config" });
 }

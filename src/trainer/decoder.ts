@@ -16,6 +16,8 @@ import type { ModelConfig, WeightMap, WeightTensor } from "../model/types";
 import "./gradients";
 import { initLoraAdapters, loraScaling, loraTargets, type LoraSettings } from "./lora";
 import { bmm, causalMask, mm, RotaryEmbedding, rmsNorm } from "./ops";
+import { streamedForward } from "./streamed/forward";
+import { needsStreaming } from "./streamed/policy";
 
 export interface DecoderOptions {
   /** Adapt with LoRA (base weights frozen) instead of training every weight. */
@@ -237,10 +239,12 @@ export class TfDecoder {
 
 /**
  * Logits at the last position of `ids` with the tfjs decoder (the engine behind
- * `restem forward --engine tfjs`). Initialise a backend first (initBackend).
+ * `restem forward --engine tfjs`). Initialise a backend first (initBackend). Models too large
+ * for the wasm heap go through the streamed engine (src/trainer/streamed/).
  */
 export function tfjsForward(config: ModelConfig, weights: WeightMap, ids: readonly number[]): Float32Array {
   if (ids.length === 0) throw new Error("tfjsForward: empty input");
+  if (needsStreaming(config)) return streamedForward(config, weights, ids);
   const decoder = new TfDecoder(config, weights, { trainable: false });
   try {
     const logits = tf.tidy(() => {

@@ -144,8 +144,12 @@ export function estimateTraining(s: ModelShape, plan: TrainingPlan): MemoryEstim
     if (plan.loraRank === null) parts.push(["gradients, AdamW moments and update of all weights", 4 * weights]);
     else parts.push(["LoRA adapters, gradients and AdamW moments", adapterState]);
     const heap = sum(parts);
-    // The base weights live once in the process, outside every heap.
-    return { heapBytes: heap, rssBytes: RUNTIME_BASELINE_BYTES + weights + replicas * heap, parts, params };
+    // The base weights live in the process, outside every heap (src/trainer/streamed/hostWeights.ts):
+    // as loaded, transposed copies of the projections and the vocabulary matrix, a shared copy for
+    // gradient workers, and the merged projections written at the end.
+    const projections = s.numLayers * layerMatrixParams(s) * F32;
+    const host = weights + projections + s.vocabSize * s.hiddenSize * F32 + (replicas > 1 ? weights : 0) + projections;
+    return { heapBytes: heap, rssBytes: RUNTIME_BASELINE_BYTES + host + replicas * heap, parts, params };
   }
   parts.push(["base weights (f32)", weights], ["XNNPACK packed copies of the matrices", matrices]);
   if (plan.loraRank === null) parts.push(["gradients, AdamW moments and update of all weights", 4 * weights]);

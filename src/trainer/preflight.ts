@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import type { ModelConfig } from "../model/types";
 import { TrainerError } from "./failures";
+import { needsStreaming } from "./streamed/policy";
 import { checkTraining, estimateForward, memoryProblems, modelShape, refusalMessage, type FixStyle, type HostMemory, type MemoryEngine, type TrainingPlan } from "./memory";
 
 /** os.totalmem(), and MemAvailable from /proc/meminfo (os.freemem() elsewhere). */
@@ -21,8 +22,11 @@ export function hostMemory(): HostMemory {
   return { totalBytes: os.totalmem(), availableBytes: available };
 }
 
-/** "tensorflow" when tfjs-node(-gpu) is installed here (initBackend prefers it), else "wasm". */
-export function likelyEngine(): MemoryEngine {
+/**
+ * "tensorflow" when tfjs-node(-gpu) is installed here (initBackend prefers it); else "streamed" for
+ * a model whose weights the wasm heap cannot hold (src/trainer/streamed), else "wasm".
+ */
+export function likelyEngine(config?: ModelConfig): MemoryEngine {
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
       require.resolve(name);
@@ -31,7 +35,7 @@ export function likelyEngine(): MemoryEngine {
       // not installed
     }
   }
-  return "wasm";
+  return config !== undefined && needsStreaming(config) ? "streamed" : "wasm";
 }
 
 const OTHER_FIXES = "a machine with a GPU and @tensorflow/tfjs-node-gpu (README, GPUs)";

@@ -20,6 +20,8 @@ import { AdamW, clipByGlobalNorm, learningRateAt } from "./optim";
 import { assertFinite } from "./failures";
 import { DataParallel, defaultReplicaCount } from "./parallel";
 import { localGradients } from "./shards";
+import { needsStreaming, parameterCount } from "./streamed/policy";
+import { trainStreamed } from "./streamed/trainLarge";
 
 export interface TrainOptions {
   epochs: number;
@@ -76,11 +78,16 @@ export interface StepInfo {
   gradNorm: number;
 }
 
+/** What a validation hook sees of the model being trained: its current weights, LoRA merged. */
+export interface TrainedWeights {
+  exportWeights(): WeightMap;
+}
+
 export interface TrainHooks {
   /** Called after every optimizer step. */
   onStep?: (info: StepInfo) => void;
   /** Scores the current model (higher is better); called per epoch and every evalInterval steps. */
-  validate?: (decoder: TfDecoder) => number | Promise<number>;
+  validate?: (model: TrainedWeights) => number | Promise<number>;
   onValidation?: (info: { step: number; score: number; best: boolean }) => void;
 }
 
@@ -132,6 +139,11 @@ export async function train(
 
   // Model: all weights trainable, or frozen base + LoRA adapters.
   const lora = o.loraRank === null ? null : loraSettings(o.loraRank, o.loraAlpha ?? undefined, o.loraTargets ?? undefined);
+  // Models too large for the wasm heap: LoRA on the streamed engine (src/trainer/streamed/).
+  if (needsStreaming(config)) {
+    if (lora === null) throw new Error(`a model of ${(parameterCount(config) / 1e6).toFixed(0)}M parameters is too large for full fine-tuning here; train LoRA adapters (loraRank, --lora-rank)`);
+    return trainStreamed(config, weights, examples, o, lora, hooks);
+  }
   const decoder = new TfDecoder(config, weights, { lora, loraSeed: o.seed });
   const params = decoder.trainableVariables();
   const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
@@ -227,7 +239,7 @@ export async function train(
 }
 
 /** Throws RESTEM_NON_FINITE (disposing the step's gradients) when the loss or gradient norm is NaN/Inf. */
-function guardStep(loss: number, clipped: { grads: tf.Tensor[]; norm: number }, step: number, epoch: number): void {
+export function guardStep(loss: number, clipped: { grads: tf.Tensor[]; norm: number }, step: number, epoch: number): void {
   try {
     const operation = `optimizer step ${step} (epoch ${epoch + 1})`;
     assertFinite("loss", loss, operation);

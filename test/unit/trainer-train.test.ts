@@ -176,6 +176,7 @@ describe("trainer loop", function () {
     const result = await train(config, weights, data, { epochs: 6, batchSize: 2, gradAccumSteps: 2, loraRank: 4, lr: 2e-2, evalInterval: 1 }, {
       // A validation score that peaks at step 3, so the weights of step 3 must come back.
       validate: (decoder) => {
+        assert.ok(decoder instanceof TfDecoder, "the in-heap trainer validates its own decoder");
         const score = 0 - Math.abs(scores.length + 1 - 3);
         scores.push(meanCompletionNll(decoder, data));
         return score;
