@@ -8,7 +8,7 @@ import * as os from "node:os";
 import type { ModelConfig } from "../model/types";
 import { TrainerError } from "./failures";
 import { needsStreaming } from "./streamed/policy";
-import { checkTraining, estimateForward, memoryProblems, modelShape, refusalMessage, type FixStyle, type HostMemory, type MemoryEngine, type TrainingPlan } from "./memory";
+import { checkTraining, estimateForward, estimateTraining, memoryProblems, modelShape, refusalMessage, type FixStyle, type HostMemory, type MemoryEngine, type TrainingPlan } from "./memory";
 
 /** os.totalmem(), and MemAvailable from /proc/meminfo (os.freemem() elsewhere). */
 export function hostMemory(): HostMemory {
@@ -55,7 +55,11 @@ export function preflightTraining(what: string, config: ModelConfig, plan: Train
 
 /** Throws RESTEM_MEMORY_PREFLIGHT when a tfjs forward pass over `tokens` tokens does not fit. */
 export function preflightForward(config: ModelConfig, tokens: number, host: HostMemory = hostMemory()): void {
-  const estimate = estimateForward(modelShape(config), tokens);
+  // A model the heap cannot hold runs streamed (a layer at a time): bounded by the training
+  // estimate of that engine at rank 1 (adapters negligible; the merged-output copy over-counts).
+  const estimate = needsStreaming(config)
+    ? estimateTraining(modelShape(config), { engine: "streamed", loraRank: 1, batchSize: 1, maxSeqLen: tokens, replicas: 1 })
+    : estimateForward(modelShape(config), tokens);
   const problems = memoryProblems(estimate, host);
   if (problems.length === 0) return;
   const verdict = { ok: false, problems, fix: null, estimate };
