@@ -8,14 +8,19 @@ process.on("beforeExit", () => {
   console.error("restem: stopped with its work unfinished (a request to Docker or another service never answered); nothing reported success");
   process.exit(70);
 });
+// process.exit() does not wait for a pipe to take what was written (a 3 MB `restem forward`
+// read through a pipe came out cut at ~200 kB): exit once both streams have flushed.
+function exitAfterFlush(code) {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
 require("../out/src/cli.js").main(process.argv).then(
   (code) => {
     settled = true;
-    process.exit(code);
+    exitAfterFlush(code);
   },
   (err) => {
     settled = true;
     console.error(`restem: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    exitAfterFlush(1);
   },
 );
