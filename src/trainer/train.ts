@@ -15,7 +15,7 @@ import type { ModelConfig, StorageDType, WeightMap } from "../model/types";
 import { activeBackendName, initBackend } from "./backend";
 import { TfDecoder } from "./decoder";
 import { loraSettings, saveLoraAdapter, type LoraSettings } from "./lora";
-import { bucketBatches, packBatch, validateExample, type TrainExample } from "./loss";
+import { bucketBatches, packBatch, validateExample, type PackedBatch, type TrainExample } from "./loss";
 import { AdamW, clipByGlobalNorm, learningRateAt } from "./optim";
 import { assertFinite } from "./failures";
 import { DataParallel, defaultReplicaCount } from "./parallel";
@@ -146,7 +146,6 @@ export async function train(
   }
   const decoder = new TfDecoder(config, weights, { lora, loraSeed: o.seed });
   const params = decoder.trainableVariables();
-  const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
   // Data parallelism: gradient workers with replicas of the decoder (see parallel.ts).
   const backend = activeBackendName() ?? "wasm";
   const replicas = o.workers ?? (backend === "wasm" ? defaultReplicaCount() : 1);
@@ -154,16 +153,63 @@ export async function train(
   try {
     parallel = await DataParallel.start(replicas, { config, weights: [...weights], lora, backend }, params.length);
   } catch (error) {
-    optimizer.dispose();
     decoder.dispose();
     throw error;
   }
+  const workers = parallel;
+  try {
+    const run = await optimise(
+      {
+        params,
+        gradients: async (micro, normaliser) => (workers ? workers.gradients(decoder, params, micro, normaliser) : localGradients(decoder, params, micro, normaliser)),
+        snapshot: () => decoder.snapshot(),
+        restore: (values) => decoder.restore(values),
+        forValidation: decoder,
+      },
+      examples,
+      o,
+      o.lr ?? (lora ? 2e-4 : 2e-5),
+      hooks,
+    );
+    return { weights: decoder.exportWeights(), adapters: decoder.exportAdapters(), lora, ...run, backend: activeBackendName() ?? "unknown" };
+  } finally {
+    decoder.dispose();
+    await parallel?.close();
+  }
+}
+
+/** What the optimisation loop needs of the model it trains (the in-heap decoder or the streamed one). */
+export interface OptimisedModel {
+  /** The trainable variables, in the order of the gradients. */
+  params: tf.Variable[];
+  /** Summed loss and gradients of one optimizer step's micro-batches, normalised by `normaliser`. */
+  gradients(micro: PackedBatch[], normaliser: number): Promise<{ loss: number; grads: tf.Tensor[] }>;
+  /** Copies of the trainable values, for the best checkpoint; and putting such copies back. */
+  snapshot(): tf.Tensor[];
+  restore(values: tf.Tensor[]): void;
+  /** What the validation hook is given. */
+  forValidation: TrainedWeights;
+}
+
+/**
+ * The loop shared by both engines: epochs -> optimizer steps -> micro-batches, clipping, the
+ * schedule, AdamW, the non-finite guard, validation every evalInterval steps and after each
+ * epoch, and the best validated values put back at the end.
+ */
+export async function optimise(
+  model: OptimisedModel,
+  examples: readonly TrainExample[],
+  o: TrainOptions,
+  peakLr: number,
+  hooks: TrainHooks,
+): Promise<{ steps: number; bestScore: number | null; history: StepInfo[] }> {
+  const { params } = model;
+  const optimizer = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay });
 
   // Schedule over the whole run.
   const batchesPerEpoch = Math.ceil(examples.length / o.batchSize);
   const stepsPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccumSteps);
   const totalSteps = o.epochs * stepsPerEpoch;
-  const peakLr = o.lr ?? (lora ? 2e-4 : 2e-5);
   const warmupSteps = Math.min(o.warmupSteps, Math.floor(totalSteps / 10));
   const schedule = { lr: peakLr, warmupSteps, totalSteps, decay: o.decay, minLrRatio: o.minLrRatio };
 
@@ -174,11 +220,11 @@ export async function train(
 
   const evaluate = async (): Promise<void> => {
     if (!hooks.validate) return;
-    const score = await hooks.validate(decoder);
+    const score = await hooks.validate(model.forValidation);
     const improved = best === null || score > best.score;
     if (improved && o.restoreBest) {
       if (best) tf.dispose(best.values);
-      best = { score, values: decoder.snapshot() };
+      best = { score, values: model.snapshot() };
     } else if (improved) {
       best = { score, values: [] };
     }
@@ -197,7 +243,7 @@ export async function train(
         if (normaliser === 0) continue; // every reward is 0: nothing to learn from
 
         // 2. Forward/backward per micro-batch, accumulating gradients (rows split over replicas).
-        const { loss, grads } = parallel ? await parallel.gradients(decoder, params, micro, normaliser) : localGradients(decoder, params, micro, normaliser);
+        const { loss, grads } = await model.gradients(micro, normaliser);
 
         // 3. Clip, schedule, update; a NaN/Inf loss or gradient stops training before the update.
         const clipped = clipByGlobalNorm(grads, o.gradClip);
@@ -219,22 +265,12 @@ export async function train(
 
     // Keep the best weights seen by the validation hook.
     const bestSeen = best as { score: number; values: tf.Tensor[] } | null;
-    if (bestSeen && o.restoreBest && bestSeen.values.length > 0) decoder.restore(bestSeen.values);
-    return {
-      weights: decoder.exportWeights(),
-      adapters: decoder.exportAdapters(),
-      lora,
-      steps: step,
-      bestScore: bestSeen ? bestSeen.score : null,
-      history,
-      backend: activeBackendName() ?? "unknown",
-    };
+    if (bestSeen && o.restoreBest && bestSeen.values.length > 0) model.restore(bestSeen.values);
+    return { steps: step, bestScore: bestSeen ? bestSeen.score : null, history };
   } finally {
     const bestSeen = best as { score: number; values: tf.Tensor[] } | null;
     if (bestSeen) tf.dispose(bestSeen.values);
     optimizer.dispose();
-    decoder.dispose();
-    await parallel?.close();
   }
 }
 
