@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { ModelConfig, WeightMap, WeightTensor } from "../model/types";
 import "./gradients";
 import { initLoraAdapters, loraScaling, loraTargets, type LoraSettings } from "./lora";
-import { bmm, causalMask, mm, RotaryEmbedding, rmsNorm } from "./ops";
+import { CausalMasks, groupedAttention, mm, RotaryEmbedding, rmsNorm } from "./ops";
 import { streamedForward } from "./streamed/forward";
 import { needsStreaming } from "./streamed/policy";
 
@@ -45,7 +45,7 @@ export class TfDecoder {
   private readonly adapters = new Map<string, { at: tf.Tensor2D; bt: tf.Tensor2D }>();
   private readonly trainables: tf.Variable[] = [];
   private readonly rope: RotaryEmbedding;
-  private readonly masks = new Map<number, tf.Tensor2D>();
+  private readonly masks = new CausalMasks();
   private readonly prefix = `restem${nextInstance++}/`;
 
   constructor(config: ModelConfig, weights: WeightMap, options: DecoderOptions = {}) {
@@ -104,41 +104,15 @@ export class TfDecoder {
     return y;
   }
 
-  private causal(seq: number, groups: number): tf.Tensor2D {
-    const key = seq * 1024 + groups;
-    let mask = this.masks.get(key);
-    if (!mask) {
-      mask = tf.keep(causalMask(seq, groups));
-      this.masks.set(key, mask);
-    }
-    return mask;
-  }
-
   /** One attention block. x [b*s, h] (normed) → [b*s, h]. */
   private attention(layer: number, x: tf.Tensor2D, batch: number, seq: number, keyMask: tf.Tensor | null): tf.Tensor2D {
     const { numHeads, numKvHeads, headDim: d, attentionBias } = this.config;
-    const group = numHeads / numKvHeads;
     const base = `model.layers.${layer}.self_attn`;
-    // Projections: q [b, s, nH, d]; k, v [b, s, nKV, d]. 1/sqrt(d) is folded into q.
+    // Projections: q [b, s, nH, d]; k, v [b, s, nKV, d] (1/sqrt(d) is folded into q there).
     const q = this.rope.apply(tf.reshape(this.linear(`${base}.q_proj`, x, attentionBias), [batch, seq, numHeads, d]));
     const k = this.rope.apply(tf.reshape(this.linear(`${base}.k_proj`, x, attentionBias), [batch, seq, numKvHeads, d]));
     const v = tf.reshape(this.linear(`${base}.v_proj`, x, attentionBias), [batch, seq, numKvHeads, d]);
-    // GQA without repeating K/V: the `group` query heads of one KV head are stacked along rows.
-    // q → [b, nKV, group, s, d] → [b*nKV, group*s, d]; k → K^T [b*nKV, d, s]; v → [b*nKV, s, d].
-    const qg = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(d)), [batch, seq, numKvHeads, group, d]), [0, 2, 3, 1, 4]), [
-      batch * numKvHeads,
-      group * seq,
-      d,
-    ]) as tf.Tensor3D;
-    const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [batch * numKvHeads, d, seq]) as tf.Tensor3D;
-    const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [batch * numKvHeads, seq, d]) as tf.Tensor3D;
-    // scores [b*nKV, group*s, s] + causal mask (+ key padding mask [b, 1, s]).
-    let scores: tf.Tensor = tf.add(bmm(qg, kt), this.causal(seq, group));
-    if (keyMask) scores = tf.reshape(tf.add(tf.reshape(scores, [batch, numKvHeads * group * seq, seq]), keyMask), scores.shape);
-    const probs = tf.softmax(scores) as tf.Tensor3D;
-    // out [b*nKV, group*s, d] → [b, nKV, group, s, d] → [b, s, nH*d]
-    const out = tf.reshape(bmm(probs, vg), [batch, numKvHeads, group, seq, d]);
-    const merged = tf.reshape(tf.transpose(out, [0, 3, 1, 2, 4]), [batch * seq, numHeads * d]) as tf.Tensor2D;
+    const merged = groupedAttention(q, k, v, this.masks, keyMask);
     return this.linear(`${base}.o_proj`, merged, false);
   }
 
@@ -228,10 +202,9 @@ export class TfDecoder {
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
     for (const { at, bt } of this.adapters.values()) tf.dispose([at, bt]);
-    for (const m of this.masks.values()) m.dispose();
+    this.masks.dispose();
     this.params.clear();
     this.adapters.clear();
-    this.masks.clear();
     this.trainables.length = 0;
     this.rope.dispose();
   }

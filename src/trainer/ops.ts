@@ -190,3 +190,50 @@ export function causalMask(seq: number, groups: number): tf.Tensor2D {
   }
   return tf.tensor2d(mask, [groups * seq, seq]);
 }
+
+/** The causal masks of one decoder, built once per (sequence length, query groups) and kept. */
+export class CausalMasks {
+  private readonly masks = new Map<number, tf.Tensor2D>();
+
+  get(seq: number, groups: number): tf.Tensor2D {
+    const key = seq * 1024 + groups;
+    let mask = this.masks.get(key);
+    if (!mask) {
+      mask = tf.keep(causalMask(seq, groups));
+      this.masks.set(key, mask);
+    }
+    return mask;
+  }
+
+  dispose(): void {
+    for (const m of this.masks.values()) m.dispose();
+    this.masks.clear();
+  }
+}
+
+/**
+ * Grouped-query attention on projected, rotated heads: q [b, s, nH, d], k and v [b, s, nKV, d] →
+ * [b*s, nH*d], before the output projection. GQA without repeating K/V: the `group` query heads of
+ * one KV head are stacked along rows, so every product is one batched [rows, d] x [d, s]. 1/sqrt(d)
+ * is folded into q; `keyMask` [b, 1, s] adds key padding where batches are padded.
+ */
+export function groupedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, masks: CausalMasks, keyMask: tf.Tensor | null): tf.Tensor2D {
+  const [batch, seq, numHeads, d] = q.shape as [number, number, number, number];
+  const numKvHeads = k.shape[2] as number;
+  const group = numHeads / numKvHeads;
+  // q → [b, nKV, group, s, d] → [b*nKV, group*s, d]; k → K^T [b*nKV, d, s]; v → [b*nKV, s, d].
+  const qg = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(d)), [batch, seq, numKvHeads, group, d]), [0, 2, 3, 1, 4]), [
+    batch * numKvHeads,
+    group * seq,
+    d,
+  ]) as tf.Tensor3D;
+  const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [batch * numKvHeads, d, seq]) as tf.Tensor3D;
+  const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [batch * numKvHeads, seq, d]) as tf.Tensor3D;
+  // scores [b*nKV, group*s, s] + causal mask (+ key padding mask [b, 1, s]).
+  let scores: tf.Tensor = tf.add(bmm(qg, kt), masks.get(seq, group));
+  if (keyMask) scores = tf.reshape(tf.add(tf.reshape(scores, [batch, numKvHeads * group * seq, seq]), keyMask), scores.shape);
+  const probs = tf.softmax(scores) as tf.Tensor3D;
+  // out [b*nKV, group*s, d] → [b, nKV, group, s, d] → [b*s, nH*d]
+  const out = tf.reshape(bmm(probs, vg), [batch, numKvHeads, group, seq, d]);
+  return tf.reshape(tf.transpose(out, [0, 3, 1, 2, 4]), [batch * seq, numHeads * d]) as tf.Tensor2D;
+}

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { ModelConfig } from "../../model/types";
 import { LORA_MODULES, type LoraModule } from "../lora";
-import { bmm, causalMask, mm, mmConstant, rmsNorm, type RotaryEmbedding } from "../ops";
+import { CausalMasks, groupedAttention, mm, mmConstant, rmsNorm, type RotaryEmbedding } from "../ops";
 import type { HostLayer } from "./hostWeights";
 
 /** A layer's weights in the heap; w is present only when a backward pass will run. */
@@ -47,7 +47,7 @@ export function releaseLayer(layer: HeapLayer): void {
 }
 
 export class LayerMath {
-  private readonly masks = new Map<number, tf.Tensor2D>();
+  private readonly masks = new CausalMasks();
 
   constructor(
     private readonly config: ModelConfig,
@@ -64,32 +64,12 @@ export class LayerMath {
     return y;
   }
 
-  private causal(seq: number, groups: number): tf.Tensor2D {
-    const key = seq * 1024 + groups;
-    let mask = this.masks.get(key);
-    if (!mask) {
-      mask = tf.keep(causalMask(seq, groups));
-      this.masks.set(key, mask);
-    }
-    return mask;
-  }
-
   private attention(layer: HeapLayer, x: tf.Tensor2D, batch: number, seq: number, adapters: LayerAdapters | null): tf.Tensor2D {
     const { numHeads, numKvHeads, headDim: d } = this.config;
-    const group = numHeads / numKvHeads;
     const q = this.rope.apply(tf.reshape(this.linear(layer, "q_proj", x, adapters), [batch, seq, numHeads, d]));
     const k = this.rope.apply(tf.reshape(this.linear(layer, "k_proj", x, adapters), [batch, seq, numKvHeads, d]));
     const v = tf.reshape(this.linear(layer, "v_proj", x, adapters), [batch, seq, numKvHeads, d]);
-    const qg = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(d)), [batch, seq, numKvHeads, group, d]), [0, 2, 3, 1, 4]), [
-      batch * numKvHeads,
-      group * seq,
-      d,
-    ]) as tf.Tensor3D;
-    const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [batch * numKvHeads, d, seq]) as tf.Tensor3D;
-    const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [batch * numKvHeads, seq, d]) as tf.Tensor3D;
-    const probs = tf.softmax(tf.add(bmm(qg, kt), this.causal(seq, group))) as tf.Tensor3D;
-    const out = tf.reshape(bmm(probs, vg), [batch, numKvHeads, group, seq, d]);
-    const merged = tf.reshape(tf.transpose(out, [0, 3, 1, 2, 4]), [batch * seq, numHeads * d]) as tf.Tensor2D;
+    const merged = groupedAttention(q, k, v, this.masks, null);
     return this.linear(layer, "o_proj", merged, adapters);
   }
 
@@ -107,7 +87,6 @@ export class LayerMath {
   }
 
   dispose(): void {
-    for (const m of this.masks.values()) m.dispose();
-    this.masks.clear();
+    this.masks.dispose();
   }
 }
