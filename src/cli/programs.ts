@@ -7,6 +7,7 @@
 
 import { readFile } from "node:fs/promises";
 import { findProblem, type Problem, type ProblemSet } from "../problems";
+import { loneSurrogateAt } from "../sandbox/judge";
 
 export interface JudgeItem {
   /** problem_id as the input named it. */
@@ -123,11 +124,6 @@ function splitLines(data: Buffer): Buffer[] {
   return lines;
 }
 
-/** Index of the first unpaired surrogate in a string, or -1. */
-export function loneSurrogateAt(text: string): number {
-  const match = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
-  return match ? match.index : -1;
-}
 
 /** One item per human solution of every problem that has solutions. */
 export function referenceItems(set: ProblemSet): JudgeItem[] {

@@ -147,16 +147,22 @@ export function crashedSandboxVerdict(problem: Problem, reason: string, ms: numb
   };
 }
 
+/** Index of the first unpaired surrogate in a string, or -1. */
+export function loneSurrogateAt(text: string): number {
+  const match = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(text);
+  return match ? match.index : -1;
+}
+
 /** A verdict for a program that cannot be judged as given (empty); null when it can be. */
 export function unjudgeableVerdict(problem: Problem, code: string): Verdict | null {
-  const surrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(code);
+  const surrogate = loneSurrogateAt(code);
   const detail =
     code.trim() === ""
       ? "the program is empty"
       : code.split("\n").every((line) => line.trim() === "" || line.trim().startsWith("#"))
         ? "the program is empty (only comments)"
-        : surrogate
-        ? `the program is not valid Unicode (a lone UTF-16 surrogate at character ${surrogate.index + 1})`
+        : surrogate >= 0
+        ? `the program is not valid Unicode (a lone UTF-16 surrogate at character ${surrogate + 1})`
         : null;
   if (detail === null) return null;
   return {

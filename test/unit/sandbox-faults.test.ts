@@ -5,7 +5,8 @@
 // containers; test/integration/faults-sandbox.test.ts does the same with real Docker.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { firstInvalidUtf8, loneSurrogateAt } from "../../src/cli/programs";
+import { firstInvalidUtf8 } from "../../src/cli/programs";
+import { loneSurrogateAt } from "../../src/sandbox/judge";
 import type { Problem } from "../../src/problems";
 import { currentRecords, isSandboxFailure, judgedRecords, type SampleRecord } from "../../src/restem/samples";
 import type { SandboxSlot } from "../../src/sandbox/container";
